@@ -1,0 +1,139 @@
+#include "backing.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int rcfs_backing_name(const struct rcfs_ctx *ctx, uint64_t key, char *buf, size_t size)
+{
+	int n;
+
+	if (ctx->ext[0])
+		n = snprintf(buf, size, "%" PRIu64 ".%s", key, ctx->ext);
+	else
+		n = snprintf(buf, size, "%" PRIu64, key);
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static int copy_fd(int in, int out)
+{
+	char buf[16384];
+
+	for (;;) {
+		ssize_t n = read(in, buf, sizeof(buf));
+		int ret;
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return 0;
+		ret = write_all(out, buf, (size_t)n);
+		if (ret)
+			return ret;
+	}
+}
+
+/* Fill fd with the template and give it the template's permission bits (set explicitly, so the
+ * daemon's umask does not matter). */
+static int fill_from_template(const struct rcfs_ctx *ctx, int fd)
+{
+	struct stat st;
+	int in, ret;
+
+	in = open(ctx->template_path, O_RDONLY | O_CLOEXEC);
+	if (in < 0)
+		return -errno;
+	if (fstat(in, &st) < 0)
+		ret = -errno;
+	else
+		ret = copy_fd(in, fd);
+	close(in);
+	if (!ret && fchmod(fd, st.st_mode & 0777) < 0)
+		ret = -errno;
+	return ret;
+}
+
+/* Linking an O_TMPFILE by fd needs CAP_DAC_READ_SEARCH on older kernels; an unprivileged daemon
+ * links it through its /proc/self/fd entry instead. */
+static int link_anonymous(const struct rcfs_ctx *ctx, int fd, const char *name)
+{
+	char path[40];
+
+	if (linkat(fd, "", ctx->backing_fd, name, AT_EMPTY_PATH) == 0)
+		return 0;
+	if (errno != ENOENT && errno != EPERM)
+		return -errno;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	return linkat(AT_FDCWD, path, ctx->backing_fd, name, AT_SYMLINK_FOLLOW) == 0 ? 0 : -errno;
+}
+
+static int create_anonymous(const struct rcfs_ctx *ctx, const char *name)
+{
+	int fd, ret;
+
+	fd = openat(ctx->backing_fd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	ret = fill_from_template(ctx, fd);
+	if (!ret)
+		ret = link_anonymous(ctx, fd, name);
+	close(fd);
+	return ret;
+}
+
+/* For file systems without O_TMPFILE: a hidden temporary name, linked into place and removed. */
+static int create_named(const struct rcfs_ctx *ctx, const char *name)
+{
+	char tmp[RCFS_NAME_SIZE + 40];
+	unsigned long rnd = 0;
+	int fd, ret;
+
+	if (getrandom(&rnd, sizeof(rnd), 0) < 0)
+		rnd = (unsigned long)getpid();
+	snprintf(tmp, sizeof(tmp), ".%s.tmp%lx", name, rnd);
+	fd = openat(ctx->backing_fd, tmp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	ret = fill_from_template(ctx, fd);
+	close(fd);
+	if (!ret && linkat(ctx->backing_fd, tmp, ctx->backing_fd, name, 0) < 0)
+		ret = -errno;
+	unlinkat(ctx->backing_fd, tmp, 0);
+	return ret;
+}
+
+int rcfs_backing_create(const struct rcfs_ctx *ctx, const char *name)
+{
+	int ret;
+
+	if (!ctx->template_path)
+		return -ENOENT;
+	ret = create_anonymous(ctx, name);
+	if (ret == -EOPNOTSUPP || ret == -EISDIR)
+		ret = create_named(ctx, name);
+	/* linkat never replaces: EEXIST means a concurrent caller created the file first. */
+	return ret == -EEXIST ? 0 : ret;
+}

@@ -1,0 +1,25 @@
+/* Backing files: naming them and creating a missing one atomically from the template. */
+#ifndef RCFS_BACKING_H
+#define RCFS_BACKING_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "context.h"
+
+/* Enough for any name rcfs_backing_name produces: NAME_MAX plus the terminating NUL. */
+#define RCFS_NAME_SIZE (NAME_MAX + 1)
+
+/* Write `<key>.<extension>` (or `<key>` with an empty extension) into buf. Returns 0, or
+ * -ENAMETOOLONG when size is too small. */
+int rcfs_backing_name(const struct rcfs_ctx *ctx, uint64_t key, char *buf, size_t size);
+
+/* Create the backing file name from the template unless it already exists. The copy is written
+ * to an unnamed (or temporary) file in the backing directory and linked into place without
+ * replacing, so concurrent callers see no file or the whole file and exactly one copy survives;
+ * it gets the template's permission bits. Returns 0 when the file exists afterwards (made here
+ * or by a concurrent caller), -ENOENT without a template, or the errno of the step that failed,
+ * leaving nothing behind. */
+int rcfs_backing_create(const struct rcfs_ctx *ctx, const char *name);
+
+#endif

@@ -1,0 +1,165 @@
+#include "context.h"
+#include "nslink.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int fail(struct rcfs_init_error *err, const char *what, const char *arg, int ret)
+{
+	if (err) {
+		err->what = what;
+		err->arg = arg;
+	}
+	return ret;
+}
+
+static int set_extension(struct rcfs_ctx *ctx, const char *ext)
+{
+	size_t len = strlen(ext);
+
+	/* The extension becomes part of a file name: a slash would escape the backing directory. */
+	if (strchr(ext, '/'))
+		return -EINVAL;
+	if (len > RCFS_EXT_MAX)
+		return -ENAMETOOLONG;
+	memcpy(ctx->ext, ext, len + 1);
+	return 0;
+}
+
+/* The template is re-opened by path whenever a file is created, so that replacing or restoring
+ * it takes effect without a restart; store it absolute so a later chdir cannot change it. */
+static int set_template(struct rcfs_ctx *ctx, const char *path)
+{
+	struct stat st;
+	char cwd[PATH_MAX];
+	int fd, ret = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0)
+		ret = -errno;
+	else if (S_ISDIR(st.st_mode))
+		ret = -EISDIR;
+	else if (!S_ISREG(st.st_mode))
+		ret = -EINVAL;
+	close(fd);
+	if (ret)
+		return ret;
+
+	if (path[0] == '/') {
+		ctx->template_path = strdup(path);
+	} else {
+		if (!getcwd(cwd, sizeof(cwd)))
+			return -errno;
+		if (asprintf(&ctx->template_path, "%s/%s", cwd, path) < 0)
+			ctx->template_path = NULL;
+	}
+	return ctx->template_path ? 0 : -ENOMEM;
+}
+
+int rcfs_ctx_init(struct rcfs_ctx *ctx, const struct rcfs_config *cfg, struct rcfs_init_error *err)
+{
+	const char *procfs = cfg->procfs ? cfg->procfs : "/proc";
+	const char *ext = cfg->extension ? cfg->extension : "conf";
+	int ret;
+
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->procfs_fd = -1;
+	ctx->backing_fd = -1;
+	ctx->ns_kind = "net";
+
+	ret = set_extension(ctx, ext);
+	if (ret)
+		return fail(err, "extension", ext, ret);
+	if (!cfg->backing_dir)
+		return fail(err, "backing directory", "", -EINVAL);
+	ctx->backing_fd = open(cfg->backing_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (ctx->backing_fd < 0)
+		return fail(err, "backing directory", cfg->backing_dir, -errno);
+	ctx->procfs_fd = open(procfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (ctx->procfs_fd < 0) {
+		ret = fail(err, "procfs", procfs, -errno);
+		goto out_backing;
+	}
+	if (cfg->template_path) {
+		ret = set_template(ctx, cfg->template_path);
+		if (ret) {
+			fail(err, "default file", cfg->template_path, ret);
+			goto out_procfs;
+		}
+	}
+	return 0;
+
+out_procfs:
+	close(ctx->procfs_fd);
+	ctx->procfs_fd = -1;
+out_backing:
+	close(ctx->backing_fd);
+	ctx->backing_fd = -1;
+	return ret;
+}
+
+void rcfs_ctx_fini(struct rcfs_ctx *ctx)
+{
+	if (ctx->procfs_fd >= 0)
+		close(ctx->procfs_fd);
+	if (ctx->backing_fd >= 0)
+		close(ctx->backing_fd);
+	free(ctx->template_path);
+	ctx->procfs_fd = -1;
+	ctx->backing_fd = -1;
+	ctx->template_path = NULL;
+}
+
+static int has_nslink(const struct rcfs_ctx *ctx, const char *pid)
+{
+	char path[64], link[RCFS_NSLINK_MAX];
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/ns/%s", pid, ctx->ns_kind) >= sizeof(path))
+		return 0;
+	return readlinkat(ctx->procfs_fd, path, link, sizeof(link)) > 0;
+}
+
+static int is_pid_name(const char *s)
+{
+	if (!*s)
+		return 0;
+	for (; *s; s++)
+		if (!isdigit((unsigned char)*s))
+			return 0;
+	return 1;
+}
+
+int rcfs_ctx_check_procfs(const struct rcfs_ctx *ctx)
+{
+	char self[24];
+	struct dirent *de;
+	DIR *dir;
+	int fd, found = 0;
+
+	snprintf(self, sizeof(self), "%ld", (long)getpid());
+	if (has_nslink(ctx, self))
+		return 0;
+
+	/* A fake tree need not contain our own pid: any readable link shows it is a procfs layout. */
+	fd = openat(ctx->procfs_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	dir = fdopendir(fd);
+	if (!dir) {
+		close(fd);
+		return -errno;
+	}
+	while (!found && (de = readdir(dir)))
+		found = is_pid_name(de->d_name) && has_nslink(ctx, de->d_name);
+	closedir(dir);
+	return found ? 0 : -ENOENT;
+}

@@ -1,0 +1,130 @@
+#include "fileops.h"
+#include "backing.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+/* Flags passed through to the backing open. O_APPEND matters most: the kernel computes an append
+ * offset from whatever size it last saw, which may be another caller's file; an O_APPEND backing
+ * fd makes pwrite append to the caller's own file regardless of that offset. */
+#define PASS_FLAGS (O_ACCMODE | O_APPEND | O_TRUNC | O_SYNC | O_DSYNC | O_NOATIME)
+
+int rcfs_caller_name(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller, char *buf)
+{
+	uint64_t key;
+	int ret;
+
+	ret = rcfs_key_resolve(ctx, caller, &key);
+	if (ret)
+		return ret;
+	return rcfs_backing_name(ctx, key, buf, RCFS_NAME_SIZE);
+}
+
+int rcfs_stat(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller, struct stat *st)
+{
+	char name[RCFS_NAME_SIZE];
+	int ret;
+
+	ret = rcfs_caller_name(ctx, caller, name);
+	if (ret)
+		return ret;
+	if (fstatat(ctx->backing_fd, name, st, 0) == 0)
+		return 0;
+	if (errno != ENOENT)
+		return -errno;
+	ret = rcfs_backing_create(ctx, name);
+	if (ret)
+		return ret;
+	return fstatat(ctx->backing_fd, name, st, 0) == 0 ? 0 : -errno;
+}
+
+int rcfs_open(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller, int flags)
+{
+	char name[RCFS_NAME_SIZE];
+	int fd, ret;
+
+	ret = rcfs_caller_name(ctx, caller, name);
+	if (ret)
+		return ret;
+	flags = (flags & PASS_FLAGS) | O_CLOEXEC;
+	fd = openat(ctx->backing_fd, name, flags);
+	if (fd >= 0)
+		return fd;
+	if (errno != ENOENT)
+		return -errno;
+	ret = rcfs_backing_create(ctx, name);
+	if (ret)
+		return ret;
+	fd = openat(ctx->backing_fd, name, flags);
+	return fd >= 0 ? fd : -errno;
+}
+
+int rcfs_truncate(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller, off_t size)
+{
+	int fd, ret;
+
+	/* truncate(2) has no *at form; an fd opened relative to the backing directory does it. */
+	fd = rcfs_open(ctx, caller, O_WRONLY);
+	if (fd < 0)
+		return fd;
+	ret = rcfs_ftruncate(fd, size);
+	close(fd);
+	return ret;
+}
+
+ssize_t rcfs_pread(int fd, void *buf, size_t size, off_t off)
+{
+	size_t done = 0;
+
+	while (done < size) {
+		ssize_t n = pread(fd, (char *)buf + done, size - done, off + (off_t)done);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return done ? (ssize_t)done : -errno;
+		}
+		if (n == 0)
+			break;
+		done += (size_t)n;
+	}
+	return (ssize_t)done;
+}
+
+ssize_t rcfs_pwrite(int fd, const void *buf, size_t size, off_t off)
+{
+	size_t done = 0;
+
+	while (done < size) {
+		ssize_t n = pwrite(fd, (const char *)buf + done, size - done, off + (off_t)done);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return done ? (ssize_t)done : -errno;
+		}
+		done += (size_t)n;
+	}
+	return (ssize_t)done;
+}
+
+int rcfs_fstat(int fd, struct stat *st)
+{
+	return fstat(fd, st) == 0 ? 0 : -errno;
+}
+
+int rcfs_ftruncate(int fd, off_t size)
+{
+	return ftruncate(fd, size) == 0 ? 0 : -errno;
+}
+
+int rcfs_fsync(int fd, int datasync)
+{
+	return (datasync ? fdatasync(fd) : fsync(fd)) == 0 ? 0 : -errno;
+}
+
+int rcfs_close(int fd)
+{
+	return close(fd) == 0 ? 0 : -errno;
+}

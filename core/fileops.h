@@ -1,0 +1,44 @@
+/* I/O forwarding: every operation on the mounted file, applied to the caller's backing file. */
+#ifndef RCFS_FILEOPS_H
+#define RCFS_FILEOPS_H
+
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "context.h"
+#include "key.h"
+
+/* Resolve the caller and write its backing file's name into buf (RCFS_NAME_SIZE bytes). */
+int rcfs_caller_name(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller, char *buf);
+
+/* Stat the caller's backing file (following symlinks), creating it from the template if missing. */
+int rcfs_stat(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller, struct stat *st);
+
+/* Open the caller's backing file with the caller's open flags (access mode, O_APPEND, O_TRUNC,
+ * O_SYNC/O_DSYNC; O_CREAT and O_EXCL are ignored: only the template creates files). Returns the
+ * fd, or a negative errno. */
+int rcfs_open(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller, int flags);
+
+/* Truncate the caller's backing file by name to size. */
+int rcfs_truncate(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller, off_t size);
+
+/* Read up to size bytes at off; returns the count (short only at end of file) or -errno. */
+ssize_t rcfs_pread(int fd, void *buf, size_t size, off_t off);
+
+/* Write size bytes at off (at the end of the file when fd was opened with O_APPEND, whatever
+ * off says); returns the count or -errno. */
+ssize_t rcfs_pwrite(int fd, const void *buf, size_t size, off_t off);
+
+/* Stat an open backing file. */
+int rcfs_fstat(int fd, struct stat *st);
+
+/* Truncate an open backing file to size. */
+int rcfs_ftruncate(int fd, off_t size);
+
+/* Flush an open backing file to stable storage: data only when datasync is non-zero. */
+int rcfs_fsync(int fd, int datasync);
+
+/* Close an open backing file. */
+int rcfs_close(int fd);
+
+#endif
