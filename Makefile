@@ -8,6 +8,8 @@ CFLAGS  ?= -O2 -g
 CFLAGS  += -std=c11 -Wall -Wextra -Werror
 # Linux-only: O_TMPFILE, AT_EMPTY_PATH, getrandom and strerrorname_np are GNU extensions.
 CPPFLAGS += -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64
+VERSION := 0.1.0
+CPPFLAGS += -DRCFS_VERSION=\"$(VERSION)\"
 ifeq ($(SAN),1)
 CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS += -fsanitize=address,undefined

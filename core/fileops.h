@@ -22,6 +22,31 @@ int rcfs_open(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller, int 
 /* Truncate the caller's backing file by name to size. */
 int rcfs_truncate(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller, off_t size);
 
+/* Which fields of struct rcfs_setattr to apply. */
+enum {
+	RCFS_SET_SIZE  = 1 << 0,
+	RCFS_SET_MODE  = 1 << 1,
+	RCFS_SET_UID   = 1 << 2,
+	RCFS_SET_GID   = 1 << 3,
+	RCFS_SET_ATIME = 1 << 4, /* tv_nsec may be UTIME_NOW */
+	RCFS_SET_MTIME = 1 << 5, /* tv_nsec may be UTIME_NOW */
+};
+
+/* An attribute change, as setattr/truncate/chmod/chown/utimensat on the mount ask for it. */
+struct rcfs_setattr {
+	unsigned valid;
+	off_t size;
+	mode_t mode;
+	uid_t uid;
+	gid_t gid;
+	struct timespec atime, mtime;
+};
+
+/* Apply the fields of sa selected by sa->valid to the caller's backing file: through fd when
+ * fd >= 0 (the file the caller has open), otherwise by name. Then stat the file into *st. */
+int rcfs_setattr(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller, int fd,
+		 const struct rcfs_setattr *sa, struct stat *st);
+
 /* Read up to size bytes at off; returns the count (short only at end of file) or -errno. */
 ssize_t rcfs_pread(int fd, void *buf, size_t size, off_t off);
 

@@ -1,0 +1,159 @@
+/* resolvconffs: mount one file whose content depends on the caller's network namespace. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "log.h"
+#include "ops.h"
+#include "options.h"
+
+/* Mount options every instance needs: all users read the file (allow_other) and the kernel checks
+ * permissions against the attributes we report, i.e. against the caller's own backing file. */
+static const char BASE_MOUNT_OPTS[] =
+	"fsname=resolvconffs,subtype=resolvconffs,allow_other,default_permissions";
+
+static int check_mountpoint(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0) {
+		fprintf(stderr, "resolvconffs: mountpoint '%s': %s\n", path, strerror(errno));
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		fprintf(stderr, "resolvconffs: mountpoint '%s' is %s, not a regular file\n", path,
+			S_ISDIR(st.st_mode) ? "a directory" : "a special file");
+		return -1;
+	}
+	return 0;
+}
+
+static int init_context(struct rcfs_ctx *ctx, const struct rcfs_config *cfg)
+{
+	struct rcfs_init_error err = { 0 };
+	int ret;
+
+	ret = rcfs_ctx_init(ctx, cfg, &err);
+	if (ret) {
+		fprintf(stderr, "resolvconffs: %s '%s': %s\n", err.what, err.arg,
+			ret == -EINVAL && strcmp(err.what, "extension") == 0 ?
+			"must not contain '/'" : strerror(-ret));
+		return -1;
+	}
+	if (rcfs_ctx_check_procfs(ctx)) {
+		fprintf(stderr, "resolvconffs: procfs '%s': no readable <pid>/ns/net links\n",
+			cfg->procfs ? cfg->procfs : "/proc");
+		rcfs_ctx_fini(ctx);
+		return -1;
+	}
+	return 0;
+}
+
+/* A backing directory or template others can write lets them choose what every namespace
+ * reads as its resolver configuration. */
+static void warn_writable(const struct rcfs_daemon *d, const struct rcfs_config *cfg)
+{
+	struct stat st;
+
+	if (fstat(d->ctx.backing_fd, &st) == 0 && (st.st_mode & 022))
+		rcfs_log(d->log_level, RCFS_LOG_WARNING,
+			 "backing directory '%s' is writable by group or others (mode %o)",
+			 cfg->backing_dir, (unsigned)(st.st_mode & 07777));
+	if (cfg->template_path && stat(d->ctx.template_path, &st) == 0 && (st.st_mode & 022))
+		rcfs_log(d->log_level, RCFS_LOG_WARNING,
+			 "default file '%s' is writable by group or others (mode %o)",
+			 cfg->template_path, (unsigned)(st.st_mode & 07777));
+}
+
+static int build_fuse_args(struct fuse_args *args, const char *argv0, const struct rcfs_options *o)
+{
+	if (fuse_opt_add_arg(args, argv0) || fuse_opt_add_arg(args, "-o") ||
+	    fuse_opt_add_arg(args, BASE_MOUNT_OPTS))
+		return -1;
+	for (size_t i = 0; i < o->n_fuse_opts; i++)
+		if (fuse_opt_add_arg(args, "-o") || fuse_opt_add_arg(args, o->fuse_opts[i]))
+			return -1;
+	return 0;
+}
+
+static void log_startup(const struct rcfs_daemon *d, const struct rcfs_options *o)
+{
+	char extra[512] = "";
+	size_t len = 0;
+
+	for (size_t i = 0; i < o->n_fuse_opts && len < sizeof(extra); i++)
+		len += (size_t)snprintf(extra + len, sizeof(extra) - len, ",%s", o->fuse_opts[i]);
+	rcfs_log(d->log_level, RCFS_LOG_INFO,
+		 "serving %s from %s/<netns id>%s%s; default file: %s; procfs: %s; mount options: %s%s",
+		 o->mountpoint, o->cfg.backing_dir, d->ctx.ext[0] ? "." : "", d->ctx.ext,
+		 o->cfg.template_path ? o->cfg.template_path : "none (missing files give ENOENT)",
+		 o->cfg.procfs ? o->cfg.procfs : "/proc", BASE_MOUNT_OPTS, extra);
+}
+
+static int serve(struct rcfs_daemon *d, const struct rcfs_options *o, const char *argv0)
+{
+	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
+	struct fuse_loop_config *loop;
+	struct fuse_session *se;
+	int ret = 1;
+
+	if (build_fuse_args(&args, argv0, o)) {
+		fprintf(stderr, "resolvconffs: out of memory\n");
+		goto err_args;
+	}
+	se = fuse_session_new(&args, &rcfs_ops, sizeof(rcfs_ops), d);
+	if (!se)
+		goto err_args; /* libfuse printed why, e.g. an unknown -o option */
+	if (fuse_set_signal_handlers(se))
+		goto err_session;
+	if (fuse_session_mount(se, o->mountpoint))
+		goto err_signals;
+	log_startup(d, o);
+
+	loop = fuse_loop_cfg_create();
+	if (!loop)
+		goto err_mount;
+	ret = fuse_session_loop_mt(se, loop) ? 1 : 0;
+	fuse_loop_cfg_destroy(loop);
+err_mount:
+	fuse_session_unmount(se);
+err_signals:
+	fuse_remove_signal_handlers(se);
+err_session:
+	fuse_session_destroy(se);
+err_args:
+	fuse_opt_free_args(&args);
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	struct rcfs_options opts;
+	struct rcfs_daemon daemon;
+	int ret = 2;
+
+	switch (rcfs_options_parse(argc, argv, &opts, stdout, stderr)) {
+	case RCFS_PARSE_RUN:
+		break;
+	case RCFS_PARSE_HELP:
+		ret = 0;
+		goto out_opts;
+	case RCFS_PARSE_VERSION:
+		printf("resolvconffs %s (libfuse %s)\n", RCFS_VERSION, fuse_pkgversion());
+		ret = 0;
+		goto out_opts;
+	case RCFS_PARSE_ERROR:
+		goto out_opts;
+	}
+	daemon.log_level = opts.log_level;
+	if (check_mountpoint(opts.mountpoint) || init_context(&daemon.ctx, &opts.cfg))
+		goto out_opts;
+	warn_writable(&daemon, &opts.cfg);
+	ret = serve(&daemon, &opts, argv[0]);
+	rcfs_ctx_fini(&daemon.ctx);
+out_opts:
+	rcfs_options_free(&opts);
+	return ret;
+}

@@ -1,0 +1,123 @@
+#include "options.h"
+#include "log.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The first part is the original tool's help, word for word, so existing docs stay true. */
+static const char usage[] =
+	"Usage: resolvconffs [OPTIONS] backing_directory mountpoint_file\n"
+	"\n"
+	"Special FUSE filesystem that maps its sole file to other files based on network namespace of process that queries the file.\n"
+	"\n"
+	"Positional arguments:\n"
+	"  backing_directory          Directory where to look for resolv.conf-like files for each netns.\n"
+	"  mountpoint_file\n"
+	"\n"
+	"Optional arguments:\n"
+	"  -h, --help\n"
+	"  -p, --extension EXTENSION  Filename extension. resolvconffs maps its file to <backing_directory>/<netns_identifier><postfix> (default: conf)\n"
+	"  -d, --default-file DEFAULT-FILE\n"
+	"                             In case of target file does not exist, copy this file to target instead of returning ENOENT.\n"
+	"  -P, --procfs PROCFS        Directory where to look up network namespace IDs based on PIDs. (default: /proc)\n"
+	"  -o, --fuse-opt OTHER-FUSE-OPTS\n"
+	"                             Extra FUSE mount options (repeatable, comma lists allowed).\n"
+	"  -V, --version              Print the version and the libfuse version, then exit.\n"
+	"  -v, --verbose              More log output (repeatable): -v logs every request.\n"
+	"      --log-level LEVEL      error, warning, info (default) or debug (every request).\n"
+	"\n"
+	"Runs in the foreground until unmounted or sent SIGINT/SIGTERM, which unmount cleanly.\n"
+	"A caller whose network namespace cannot be determined gets ESRCH (process not visible from\n"
+	"the daemon's pid namespace, or already gone), EINVAL (malformed ns link) or EACCES (the\n"
+	"daemon may not read the caller's ns link) and is never served another namespace's file.\n";
+
+enum { OPT_LOG_LEVEL = 256 };
+
+static const struct option longopts[] = {
+	{ "help", no_argument, NULL, 'h' },
+	{ "extension", required_argument, NULL, 'p' },
+	{ "default-file", required_argument, NULL, 'd' },
+	{ "procfs", required_argument, NULL, 'P' },
+	{ "fuse-opt", required_argument, NULL, 'o' },
+	{ "version", no_argument, NULL, 'V' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+	{ NULL, 0, NULL, 0 },
+};
+
+static enum rcfs_parse_result error(FILE *err, const char *fmt, const char *arg)
+{
+	fputs("resolvconffs: ", err);
+	fprintf(err, fmt, arg);
+	fputs(" (see --help)\n", err);
+	return RCFS_PARSE_ERROR;
+}
+
+/* Name the option getopt rejected: "-x" for a short one, the argument itself for a long one. */
+static const char *option_name(char **argv, char buf[3])
+{
+	if (optopt) {
+		buf[0] = '-';
+		buf[1] = (char)optopt;
+		buf[2] = '\0';
+		return buf;
+	}
+	return argv[optind - 1];
+}
+
+enum rcfs_parse_result rcfs_options_parse(int argc, char **argv, struct rcfs_options *opts,
+					  FILE *out, FILE *err)
+{
+	int c, version = 0;
+	char optname[3];
+
+	memset(opts, 0, sizeof(*opts));
+	opts->log_level = RCFS_LOG_INFO;
+	opts->fuse_opts = calloc((size_t)argc + 1, sizeof(*opts->fuse_opts));
+	if (!opts->fuse_opts)
+		return error(err, "%s", "out of memory");
+
+	optind = 0; /* full reset, so the parser can run more than once (tests, fuzzing) */
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":hp:d:P:o:Vv", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'h':
+			fputs(usage, out);
+			return RCFS_PARSE_HELP;
+		case 'p': opts->cfg.extension = optarg; break;
+		case 'd': opts->cfg.template_path = optarg; break;
+		case 'P': opts->cfg.procfs = optarg; break;
+		case 'o': opts->fuse_opts[opts->n_fuse_opts++] = optarg; break;
+		case 'V': version = 1; break;
+		case 'v':
+			if (opts->log_level < RCFS_LOG_DEBUG)
+				opts->log_level++;
+			break;
+		case OPT_LOG_LEVEL:
+			opts->log_level = rcfs_log_level_parse(optarg);
+			if (opts->log_level < 0)
+				return error(err, "unknown log level '%s'", optarg);
+			break;
+		case ':':
+			return error(err, "option '%s' needs an argument", option_name(argv, optname));
+		default:
+			return error(err, "unknown option '%s'", option_name(argv, optname));
+		}
+	}
+	if (version)
+		return RCFS_PARSE_VERSION;
+	if (argc - optind != 2)
+		return error(err, "%s", argc - optind < 2 ?
+			     "expected backing_directory and mountpoint_file" :
+			     "too many arguments: expected backing_directory and mountpoint_file");
+	opts->cfg.backing_dir = argv[optind];
+	opts->mountpoint = argv[optind + 1];
+	return RCFS_PARSE_RUN;
+}
+
+void rcfs_options_free(struct rcfs_options *opts)
+{
+	free(opts->fuse_opts);
+	opts->fuse_opts = NULL;
+}
