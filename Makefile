@@ -31,7 +31,7 @@ UNIT_OBJ := $(UNIT_SRC:%.c=$(B)/%.o)
 LIB      := $(B)/libresolvconffs.a
 PROGS    := $(B)/resolvconffs-sim $(if $(FUSE_SRC),$(B)/resolvconffs)
 
-.PHONY: all check unit valgrind pytest clean
+.PHONY: all check unit valgrind pytest demo clean
 all: $(PROGS) $(B)/unit-tests
 
 # Objects depend on the flags they were built with, so SAN=1 and plain builds never mix.
@@ -73,3 +73,6 @@ clean:
 	rm -rf $(B)
 
 -include $(CORE_OBJ:.o=.d) $(SIM_OBJ:.o=.d) $(FUSE_OBJ:.o=.d) $(UNIT_OBJ:.o=.d)
+
+demo: $(B)/resolvconffs
+	RCFS_BUILD=$(abspath $(B)) tests/demo.sh
