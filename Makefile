@@ -72,6 +72,9 @@ pytest: $(PROGS)
 clean:
 	rm -rf $(B)
 
+# Feature areas (install, bench, fuzz, ...) keep their rules in mk/*.mk.
+include $(wildcard mk/*.mk)
+
 -include $(CORE_OBJ:.o=.d) $(SIM_OBJ:.o=.d) $(FUSE_OBJ:.o=.d) $(UNIT_OBJ:.o=.d)
 
 demo: $(B)/resolvconffs
