@@ -73,8 +73,8 @@ int main(int argc, char **argv)
 	}
 	while ((len = getline(&line, &cap, stdin)) >= 0) {
 		if (len > 0 && line[len - 1] == '\n')
-			line[len - 1] = '\0';
-		sim_execute(&ctx, line, (unsigned)getuid(), (unsigned)getgid(), stdout);
+			line[--len] = '\0';
+		sim_execute(&ctx, line, (size_t)len, (unsigned)getuid(), (unsigned)getgid(), stdout);
 	}
 	free(line);
 	rcfs_ctx_fini(&ctx);

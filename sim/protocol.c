@@ -179,9 +179,11 @@ static int dispatch(const struct rcfs_ctx *ctx, const char *line, unsigned uid, 
 	return -EINVAL;
 }
 
-void sim_execute(const struct rcfs_ctx *ctx, const char *line, unsigned uid, unsigned gid, FILE *out)
+void sim_execute(const struct rcfs_ctx *ctx, const char *line, size_t len, unsigned uid,
+		 unsigned gid, FILE *out)
 {
-	int ret = dispatch(ctx, line, uid, gid, out);
+	/* A NUL inside the line would silently cut TEXT short: refuse the line instead. */
+	int ret = strlen(line) != len ? -EINVAL : dispatch(ctx, line, uid, gid, out);
 
 	if (ret)
 		reply_err(out, -ret);
