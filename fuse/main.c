@@ -1,5 +1,7 @@
 /* resolvconffs: mount one file whose content depends on the caller's network namespace. */
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,13 +94,59 @@ static void log_startup(const struct rcfs_daemon *d, const struct rcfs_options *
 		 o->cfg.procfs ? o->cfg.procfs : "/proc", BASE_MOUNT_OPTS, extra);
 }
 
+static void print_stats(struct rcfs_daemon *d)
+{
+	char line[256];
+
+	rcfs_stats_format(&d->stats, line, sizeof(line));
+	fprintf(stderr, "resolvconffs: %s\n", line);
+}
+
+/* SIGUSR1 prints the request counts. It is blocked in every thread (the request threads inherit
+ * the mask) and taken by this one with sigwait, so nothing runs in signal context. */
+static void *stats_reporter(void *arg)
+{
+	sigset_t set;
+	int sig;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	while (sigwait(&set, &sig) == 0)
+		print_stats(arg);
+	return NULL;
+}
+
+static int start_reporter(struct rcfs_daemon *d, pthread_t *thread)
+{
+	sigset_t set;
+	int err;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	err = pthread_sigmask(SIG_BLOCK, &set, NULL);
+	if (!err)
+		err = pthread_create(thread, NULL, stats_reporter, d);
+	if (err)
+		fprintf(stderr, "resolvconffs: cannot start the statistics thread: %s\n", strerror(err));
+	return err;
+}
+
+static void stop_reporter(pthread_t thread)
+{
+	pthread_cancel(thread); /* sigwait is a cancellation point */
+	pthread_join(thread, NULL);
+}
+
 static int serve(struct rcfs_daemon *d, const struct rcfs_options *o, const char *argv0)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_loop_config *loop;
 	struct fuse_session *se;
+	pthread_t reporter;
 	int ret = 1;
 
+	if (start_reporter(d, &reporter))
+		return 1;
 	if (build_fuse_args(&args, argv0, o)) {
 		fprintf(stderr, "resolvconffs: out of memory\n");
 		goto err_args;
@@ -125,6 +173,9 @@ err_session:
 	fuse_session_destroy(se);
 err_args:
 	fuse_opt_free_args(&args);
+	stop_reporter(reporter);
+	if (d->log_level >= RCFS_LOG_DEBUG)
+		print_stats(d);
 	return ret;
 }
 
@@ -147,6 +198,7 @@ int main(int argc, char **argv)
 	case RCFS_PARSE_ERROR:
 		goto out_opts;
 	}
+	memset(&daemon, 0, sizeof(daemon));
 	daemon.log_level = opts.log_level;
 	if (check_mountpoint(opts.mountpoint) || init_context(&daemon.ctx, &opts.cfg))
 		goto out_opts;

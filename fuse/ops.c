@@ -25,6 +25,11 @@ static struct rcfs_caller caller_of(fuse_req_t req)
 	return (struct rcfs_caller){ .pid = fc->pid, .uid = fc->uid, .gid = fc->gid };
 }
 
+static void count(fuse_req_t req, enum rcfs_op op)
+{
+	rcfs_stats_count(&daemon_of(req)->stats, op);
+}
+
 static void trace(fuse_req_t req, const char *op, int ret)
 {
 	const struct fuse_ctx *fc = fuse_req_ctx(req);
@@ -57,6 +62,7 @@ static void rcfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *
 	int ret;
 
 	(void)ino;
+	count(req, RCFS_OP_GETATTR);
 	/* With a handle (fstat) the answer is the file that handle has open. */
 	ret = fi ? rcfs_fstat((int)fi->fh, &st) : rcfs_stat(&d->ctx, &c, &st);
 	if (ret) {
@@ -79,6 +85,7 @@ static void rcfs_setattr_op(fuse_req_t req, fuse_ino_t ino, struct stat *attr, i
 	int ret;
 
 	(void)ino;
+	count(req, RCFS_OP_SETATTR);
 	sa.valid = (to_set & FUSE_SET_ATTR_SIZE ? RCFS_SET_SIZE : 0) |
 		   (to_set & FUSE_SET_ATTR_MODE ? RCFS_SET_MODE : 0) |
 		   (to_set & FUSE_SET_ATTR_UID ? RCFS_SET_UID : 0) |
@@ -105,6 +112,7 @@ static void rcfs_open_op(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *
 	int fd;
 
 	(void)ino;
+	count(req, RCFS_OP_OPEN);
 	fd = rcfs_open(&d->ctx, &c, fi->flags);
 	if (fd < 0) {
 		reply_err(req, "open", fd);
@@ -127,6 +135,7 @@ static void rcfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
 
 	(void)ino;
+	count(req, RCFS_OP_READ);
 	/* libfuse reads straight from the backing fd (splicing where it can) and replies with the
 	 * errno of a failed read itself. */
 	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
@@ -142,6 +151,7 @@ static void rcfs_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t 
 	ssize_t n;
 
 	(void)ino;
+	count(req, RCFS_OP_WRITE);
 	/* For an O_APPEND handle the kernel's offset may come from another caller's file size;
 	 * the backing fd was opened with O_APPEND, so pwrite ignores it and appends. */
 	n = rcfs_pwrite((int)fi->fh, data, size, off);
@@ -156,17 +166,29 @@ static void rcfs_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t 
 static void rcfs_fsync_op(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
 {
 	(void)ino;
+	count(req, RCFS_OP_FSYNC);
 	reply_err(req, "fsync", rcfs_fsync((int)fi->fh, datasync));
+}
+
+/* open sets noflush, so the kernel sends no FLUSH; one that still arrives (a kernel without
+ * FOPEN_NOFLUSH) is counted and needs nothing done: there is no per-open state to flush. */
+static void rcfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	(void)ino;
+	(void)fi;
+	count(req, RCFS_OP_FLUSH);
+	reply_err(req, "flush", 0);
 }
 
 static void rcfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	(void)ino;
+	count(req, RCFS_OP_RELEASE);
 	reply_err(req, "release", rcfs_close((int)fi->fh));
 }
 
 /* No lookup, readdir or create: the mount's root is the file itself, so there is nothing below
- * it to look up. No flush (see open) and no access (default_permissions checks in the kernel). */
+ * it to look up. No access: default_permissions checks in the kernel. */
 const struct fuse_lowlevel_ops rcfs_ops = {
 	.init    = rcfs_init,
 	.getattr = rcfs_getattr,
@@ -174,6 +196,7 @@ const struct fuse_lowlevel_ops rcfs_ops = {
 	.open    = rcfs_open_op,
 	.read    = rcfs_read,
 	.write   = rcfs_write,
+	.flush   = rcfs_flush,
 	.fsync   = rcfs_fsync_op,
 	.release = rcfs_release,
 };

@@ -6,11 +6,13 @@
 #include <fuse_lowlevel.h>
 
 #include "../core/context.h"
+#include "stats.h"
 
 /* Everything a request handler needs; lives in main and is handed to libfuse as userdata. */
 struct rcfs_daemon {
 	struct rcfs_ctx ctx;
 	int log_level;
+	struct rcfs_stats stats;
 };
 
 /* The operations table; only what the file supports is registered, so the kernel or libfuse
