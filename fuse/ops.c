@@ -2,6 +2,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "../core/fileops.h"
@@ -129,20 +130,39 @@ static void rcfs_open_op(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *
 		rcfs_close(fd); /* the opener was interrupted: no RELEASE will come */
 }
 
+/* Reads are answered from a stack buffer: backing files are small, and resolv.conf readers ask
+ * for far more than the file holds (cat asks for 128 KiB). Only a file that fills the buffer
+ * takes the heap, so a short reply never stands for anything but the end of the file. */
+#define READ_STACK_SIZE 65536
+
 static void rcfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		      struct fuse_file_info *fi)
 {
-	struct fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
+	char stack[READ_STACK_SIZE], *buf = stack;
+	ssize_t n;
 
 	(void)ino;
 	count(req, RCFS_OP_READ);
-	/* libfuse reads straight from the backing fd (splicing where it can) and replies with the
-	 * errno of a failed read itself. */
-	buf.buf[0].flags = FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK;
-	buf.buf[0].fd = (int)fi->fh;
-	buf.buf[0].pos = off;
-	trace(req, "read", 0);
-	fuse_reply_data(req, &buf, FUSE_BUF_SPLICE_MOVE);
+	n = rcfs_pread((int)fi->fh, stack, size < sizeof(stack) ? size : sizeof(stack), off);
+	if (n == (ssize_t)sizeof(stack) && size > sizeof(stack)) {
+		buf = malloc(size);
+		if (!buf) {
+			reply_err(req, "read", -ENOMEM);
+			return;
+		}
+		memcpy(buf, stack, sizeof(stack));
+		n = rcfs_pread((int)fi->fh, buf + sizeof(stack), size - sizeof(stack),
+			       off + (off_t)sizeof(stack));
+		n = n < 0 ? n : n + (ssize_t)sizeof(stack);
+	}
+	if (n < 0) {
+		reply_err(req, "read", (int)n);
+	} else {
+		trace(req, "read", 0);
+		fuse_reply_buf(req, buf, (size_t)n);
+	}
+	if (buf != stack)
+		free(buf);
 }
 
 static void rcfs_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size, off_t off,
