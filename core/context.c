@@ -65,6 +65,18 @@ static int set_template(struct rcfs_ctx *ctx, const char *path)
 	return ctx->template_path ? 0 : -ENOMEM;
 }
 
+/* Our own user namespace, for rcfs_access_check; 0 (matching no caller) if unknown. */
+static uint64_t own_user_ns(void)
+{
+	char link[RCFS_NSLINK_MAX];
+	ssize_t len = readlink("/proc/self/ns/user", link, sizeof(link));
+	uint64_t id = 0;
+
+	if (len > 0 && (size_t)len < sizeof(link))
+		rcfs_nslink_parse(link, (size_t)len, "user", &id);
+	return id;
+}
+
 int rcfs_ctx_init(struct rcfs_ctx *ctx, const struct rcfs_config *cfg, struct rcfs_init_error *err)
 {
 	const char *procfs = cfg->procfs ? cfg->procfs : "/proc";
@@ -75,6 +87,8 @@ int rcfs_ctx_init(struct rcfs_ctx *ctx, const struct rcfs_config *cfg, struct rc
 	ctx->procfs_fd = -1;
 	ctx->backing_fd = -1;
 	ctx->ns_kind = "net";
+	ctx->check_access = cfg->check_access;
+	ctx->user_ns = own_user_ns();
 
 	ret = set_extension(ctx, ext);
 	if (ret)

@@ -3,6 +3,7 @@
 #define RCFS_CONTEXT_H
 
 #include <limits.h>
+#include <stdint.h>
 
 /* The longest extension that still leaves room for a 20-digit id and the dot in NAME_MAX. */
 #define RCFS_EXT_MAX (NAME_MAX - 21)
@@ -13,6 +14,7 @@ struct rcfs_config {
 	const char *backing_dir;   /* directory holding <id>.<extension> files */
 	const char *extension;     /* NULL means "conf"; "" means no dot */
 	const char *template_path; /* copied to a missing backing file; NULL: ENOENT instead */
+	int check_access;          /* the daemon checks permissions (no kernel default_permissions) */
 };
 
 /* Which setting rcfs_ctx_init rejected, for a one-line error message. */
@@ -27,6 +29,8 @@ struct rcfs_ctx {
 	const char *ns_kind;          /* namespace type the key is read from: "net" */
 	char ext[RCFS_EXT_MAX + 1];   /* extension without the dot */
 	char *template_path;          /* absolute path, or NULL */
+	int check_access;             /* open and setattr check permissions themselves */
+	uint64_t user_ns;             /* our user namespace id: only its callers' capabilities count */
 };
 
 /* Validate cfg, open the procfs root and the backing directory and check the template is a

@@ -1,4 +1,5 @@
 #include "fileops.h"
+#include "access.h"
 #include "backing.h"
 
 #include <errno.h>
@@ -39,7 +40,7 @@ int rcfs_stat(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller, stru
 	return fstatat(ctx->backing_fd, name, st, 0) == 0 ? 0 : -errno;
 }
 
-int rcfs_open(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller, int flags)
+static int open_backing(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller, int flags)
 {
 	char name[RCFS_NAME_SIZE];
 	int fd, ret;
@@ -60,12 +61,48 @@ int rcfs_open(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller, int 
 	return fd >= 0 ? fd : -errno;
 }
 
+static int open_mask(int flags)
+{
+	int acc = flags & O_ACCMODE;
+	int mask = acc == O_RDONLY ? R_OK : acc == O_WRONLY ? W_OK : R_OK | W_OK;
+
+	return flags & O_TRUNC ? mask | W_OK : mask;
+}
+
+/* The check is made on the inode actually opened, so nothing can change between the check and
+ * the use; O_TRUNC waits until the check has passed. */
+static int open_checked(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller, int flags)
+{
+	struct stat st;
+	int fd, ret;
+
+	fd = open_backing(ctx, caller, flags & ~O_TRUNC);
+	if (fd < 0)
+		return fd;
+	ret = rcfs_fstat(fd, &st);
+	if (!ret)
+		ret = rcfs_access_check(ctx, caller, &st, open_mask(flags));
+	if (!ret && (flags & O_TRUNC))
+		ret = rcfs_ftruncate(fd, 0);
+	if (ret) {
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+int rcfs_open(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller, int flags)
+{
+	return ctx->check_access ? open_checked(ctx, caller, flags) : open_backing(ctx, caller, flags);
+}
+
 int rcfs_truncate(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller, off_t size)
 {
 	int fd, ret;
 
-	/* truncate(2) has no *at form; an fd opened relative to the backing directory does it. */
-	fd = rcfs_open(ctx, caller, O_WRONLY);
+	/* truncate(2) has no *at form; an fd opened relative to the backing directory does it.
+	 * Permission is the caller's business (rcfs_setattr checks it first when asked to). */
+	fd = open_backing(ctx, caller, O_WRONLY);
 	if (fd < 0)
 		return fd;
 	ret = rcfs_ftruncate(fd, size);
@@ -138,6 +175,15 @@ static int apply_by_name(const struct rcfs_ctx *ctx, const struct rcfs_caller *c
 int rcfs_setattr(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller, int fd,
 		 const struct rcfs_setattr *sa, struct stat *st)
 {
+	int ret;
+
+	if (ctx->check_access) {
+		ret = fd >= 0 ? rcfs_fstat(fd, st) : rcfs_stat(ctx, caller, st);
+		if (!ret)
+			ret = rcfs_setattr_check(ctx, caller, fd >= 0, st, sa);
+		if (ret)
+			return ret;
+	}
 	return fd >= 0 ? apply_by_fd(fd, sa, st) : apply_by_name(ctx, caller, sa, st);
 }
 

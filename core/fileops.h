@@ -15,11 +15,12 @@ int rcfs_caller_name(const struct rcfs_ctx *ctx, const struct rcfs_caller *calle
 int rcfs_stat(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller, struct stat *st);
 
 /* Open the caller's backing file with the caller's open flags (access mode, O_APPEND, O_TRUNC,
- * O_SYNC/O_DSYNC; O_CREAT and O_EXCL are ignored: only the template creates files). Returns the
- * fd, or a negative errno. */
+ * O_SYNC/O_DSYNC; O_CREAT and O_EXCL are ignored: only the template creates files). With
+ * check_access, the caller's permission for those flags is checked on the opened file first
+ * (-EACCES). Returns the fd, or a negative errno. */
 int rcfs_open(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller, int flags);
 
-/* Truncate the caller's backing file by name to size. */
+/* Truncate the caller's backing file by name to size (no permission check: see rcfs_setattr). */
 int rcfs_truncate(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller, off_t size);
 
 /* Which fields of struct rcfs_setattr to apply. */
@@ -43,7 +44,8 @@ struct rcfs_setattr {
 };
 
 /* Apply the fields of sa selected by sa->valid to the caller's backing file: through fd when
- * fd >= 0 (the file the caller has open), otherwise by name. Then stat the file into *st. */
+ * fd >= 0 (the file the caller has open), otherwise by name. Then stat the file into *st. With
+ * check_access, first check the caller may make the change (-EPERM or -EACCES). */
 int rcfs_setattr(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller, int fd,
 		 const struct rcfs_setattr *sa, struct stat *st);
 

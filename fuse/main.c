@@ -11,10 +11,16 @@
 #include "ops.h"
 #include "options.h"
 
-/* Mount options every instance needs: all users read the file (allow_other) and the kernel checks
- * permissions against the attributes we report, i.e. against the caller's own backing file. */
-static const char BASE_MOUNT_OPTS[] =
-	"fsname=resolvconffs,subtype=resolvconffs,allow_other,default_permissions";
+/* Mount options every instance needs: all users read the file (allow_other), and by default the
+ * kernel checks permissions against the attributes we report, i.e. against the caller's own
+ * backing file. --access-check=daemon drops default_permissions: the core checks instead. */
+static const char BASE_MOUNT_OPTS[] = "fsname=resolvconffs,subtype=resolvconffs,allow_other";
+static const char KERNEL_CHECK_OPT[] = "default_permissions";
+
+static const char *access_opt(const struct rcfs_options *o)
+{
+	return o->cfg.check_access ? "" : KERNEL_CHECK_OPT;
+}
 
 static int check_mountpoint(const char *path)
 {
@@ -74,6 +80,9 @@ static int build_fuse_args(struct fuse_args *args, const char *argv0, const stru
 	if (fuse_opt_add_arg(args, argv0) || fuse_opt_add_arg(args, "-o") ||
 	    fuse_opt_add_arg(args, BASE_MOUNT_OPTS))
 		return -1;
+	if (!o->cfg.check_access &&
+	    (fuse_opt_add_arg(args, "-o") || fuse_opt_add_arg(args, KERNEL_CHECK_OPT)))
+		return -1;
 	for (size_t i = 0; i < o->n_fuse_opts; i++)
 		if (fuse_opt_add_arg(args, "-o") || fuse_opt_add_arg(args, o->fuse_opts[i]))
 			return -1;
@@ -88,10 +97,12 @@ static void log_startup(const struct rcfs_daemon *d, const struct rcfs_options *
 	for (size_t i = 0; i < o->n_fuse_opts && len < sizeof(extra); i++)
 		len += (size_t)snprintf(extra + len, sizeof(extra) - len, ",%s", o->fuse_opts[i]);
 	rcfs_log(d->log_level, RCFS_LOG_INFO,
-		 "serving %s from %s/<netns id>%s%s; default file: %s; procfs: %s; mount options: %s%s",
+		 "serving %s from %s/<netns id>%s%s; default file: %s; procfs: %s; "
+		 "access check: %s; mount options: %s%s%s%s",
 		 o->mountpoint, o->cfg.backing_dir, d->ctx.ext[0] ? "." : "", d->ctx.ext,
 		 o->cfg.template_path ? o->cfg.template_path : "none (missing files give ENOENT)",
-		 o->cfg.procfs ? o->cfg.procfs : "/proc", BASE_MOUNT_OPTS, extra);
+		 o->cfg.procfs ? o->cfg.procfs : "/proc", o->cfg.check_access ? "daemon" : "kernel",
+		 BASE_MOUNT_OPTS, o->cfg.check_access ? "" : ",", access_opt(o), extra);
 }
 
 static void print_stats(struct rcfs_daemon *d)

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../core/access.h"
 #include "../core/fileops.h"
 
 /* Every caller sees the same inode with different content, so the kernel may cache nothing that
@@ -190,6 +191,18 @@ static void rcfs_fsync_op(fuse_req_t req, fuse_ino_t ino, int datasync, struct f
 	reply_err(req, "fsync", rcfs_fsync((int)fi->fh, datasync));
 }
 
+/* Sent only without default_permissions (--access-check=daemon): answer access(2) from the
+ * caller's own file, so `test -w` agrees with what open will do. */
+static void rcfs_access_op(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+	struct rcfs_daemon *d = daemon_of(req);
+	struct rcfs_caller c = caller_of(req);
+
+	(void)ino;
+	count(req, RCFS_OP_ACCESS);
+	reply_err(req, "access", rcfs_access(&d->ctx, &c, mask));
+}
+
 /* open sets noflush, so the kernel sends no FLUSH; one that still arrives (a kernel without
  * FOPEN_NOFLUSH) is counted and needs nothing done: there is no per-open state to flush. */
 static void rcfs_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -208,7 +221,7 @@ static void rcfs_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *
 }
 
 /* No lookup, readdir or create: the mount's root is the file itself, so there is nothing below
- * it to look up. No access: default_permissions checks in the kernel. */
+ * it to look up. */
 const struct fuse_lowlevel_ops rcfs_ops = {
 	.init    = rcfs_init,
 	.getattr = rcfs_getattr,
@@ -219,4 +232,5 @@ const struct fuse_lowlevel_ops rcfs_ops = {
 	.flush   = rcfs_flush,
 	.fsync   = rcfs_fsync_op,
 	.release = rcfs_release,
+	.access  = rcfs_access_op,
 };

@@ -26,13 +26,17 @@ static const char usage[] =
 	"  -V, --version              Print the version and the libfuse version, then exit.\n"
 	"  -v, --verbose              More log output (repeatable): -v logs every request.\n"
 	"      --log-level LEVEL      error, warning, info (default) or debug (every request).\n"
+	"      --access-check WHO     kernel (default): mount with default_permissions, the kernel\n"
+	"                             checks each caller against its own file's attributes;\n"
+	"                             daemon: the daemon checks at open and setattr on the file it\n"
+	"                             opened, which saves one GETATTR round trip per open.\n"
 	"\n"
 	"Runs in the foreground until unmounted or sent SIGINT/SIGTERM, which unmount cleanly.\n"
 	"A caller whose network namespace cannot be determined gets ESRCH (process not visible from\n"
 	"the daemon's pid namespace, or already gone), EINVAL (malformed ns link) or EACCES (the\n"
 	"daemon may not read the caller's ns link) and is never served another namespace's file.\n";
 
-enum { OPT_LOG_LEVEL = 256 };
+enum { OPT_LOG_LEVEL = 256, OPT_ACCESS_CHECK };
 
 static const struct option longopts[] = {
 	{ "help", no_argument, NULL, 'h' },
@@ -43,6 +47,7 @@ static const struct option longopts[] = {
 	{ "version", no_argument, NULL, 'V' },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+	{ "access-check", required_argument, NULL, OPT_ACCESS_CHECK },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -98,6 +103,11 @@ enum rcfs_parse_result rcfs_options_parse(int argc, char **argv, struct rcfs_opt
 			opts->log_level = rcfs_log_level_parse(optarg);
 			if (opts->log_level < 0)
 				return error(err, "unknown log level '%s'", optarg);
+			break;
+		case OPT_ACCESS_CHECK:
+			if (strcmp(optarg, "kernel") != 0 && strcmp(optarg, "daemon") != 0)
+				return error(err, "--access-check must be 'kernel' or 'daemon', not '%s'", optarg);
+			opts->cfg.check_access = optarg[0] == 'd';
 			break;
 		case ':':
 			return error(err, "option '%s' needs an argument", option_name(argv, optname));

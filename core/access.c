@@ -1,0 +1,230 @@
+#include "access.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "nslink.h"
+
+/* Capability bits as numbered in linux/capability.h. */
+#define CAP_CHOWN           0
+#define CAP_DAC_OVERRIDE    1
+#define CAP_DAC_READ_SEARCH 2
+#define CAP_FOWNER          3
+
+/* What the caller's /proc/<tid>/status says about its credentials: whether it is in group
+ * `want` (supplementary list) and its effective capabilities. */
+struct creds {
+	gid_t want;
+	int in_group;
+	uint64_t capeff;
+};
+
+enum scan_state { LINE_START, KEY, GROUPS, CAPEFF, SKIP };
+
+struct scanner {
+	enum scan_state state;
+	char key[8];
+	size_t klen;
+	uint64_t num;
+	int digits;
+};
+
+static void end_group(struct scanner *s, struct creds *cr)
+{
+	if (s->digits && s->num == (uint64_t)cr->want)
+		cr->in_group = 1;
+	s->num = 0;
+	s->digits = 0;
+}
+
+/* One byte of the status file. Streaming, so a caller with thousands of groups needs no more
+ * than a small stack buffer. */
+static void scan_byte(struct scanner *s, struct creds *cr, char ch)
+{
+	switch (s->state) {
+	case LINE_START:
+		s->klen = 0;
+		s->state = KEY;
+		/* fall through */
+	case KEY:
+		if (ch == ':') {
+			s->state = s->klen == 6 && !memcmp(s->key, "Groups", 6) ? GROUPS :
+				   s->klen == 6 && !memcmp(s->key, "CapEff", 6) ? CAPEFF : SKIP;
+			s->num = 0;
+			s->digits = 0;
+		} else if (ch == '\n') {
+			s->state = LINE_START;
+		} else if (s->klen < sizeof(s->key)) {
+			s->key[s->klen++] = ch;
+		} else {
+			s->state = SKIP;
+		}
+		break;
+	case GROUPS:
+		if (ch >= '0' && ch <= '9') {
+			s->num = s->num * 10 + (uint64_t)(ch - '0');
+			s->digits++;
+		} else {
+			end_group(s, cr);
+		}
+		if (ch == '\n')
+			s->state = LINE_START;
+		break;
+	case CAPEFF:
+		if (ch >= '0' && ch <= '9')
+			cr->capeff = cr->capeff << 4 | (uint64_t)(ch - '0');
+		else if (ch >= 'a' && ch <= 'f')
+			cr->capeff = cr->capeff << 4 | (uint64_t)(ch - 'a' + 10);
+		else if (ch == '\n')
+			s->state = LINE_START;
+		break;
+	case SKIP:
+		if (ch == '\n')
+			s->state = LINE_START;
+		break;
+	}
+}
+
+/* Capabilities count only for a caller in the daemon's own user namespace: a root in a child
+ * user namespace has them over that namespace's ids alone, and denying is the safe side. */
+static int same_userns(const struct rcfs_ctx *ctx, pid_t pid)
+{
+	char path[48], link[RCFS_NSLINK_MAX];
+	uint64_t id;
+	ssize_t len;
+
+	snprintf(path, sizeof(path), "%d/ns/user", (int)pid);
+	len = readlinkat(ctx->procfs_fd, path, link, sizeof(link));
+	return len > 0 && (size_t)len < sizeof(link) &&
+	       rcfs_nslink_parse(link, (size_t)len, "user", &id) == 0 && id == ctx->user_ns;
+}
+
+/* Read the caller's credentials. Anything unreadable (a process gone, a fake procfs) leaves
+ * no groups and no capabilities: the check then denies rather than guesses. */
+static void read_creds(const struct rcfs_ctx *ctx, pid_t pid, struct creds *cr)
+{
+	struct scanner s = { .state = LINE_START };
+	char path[48], buf[1024];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%d/status", (int)pid);
+	fd = openat(ctx->procfs_fd, path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		for (ssize_t i = 0; i < n; i++)
+			scan_byte(&s, cr, buf[i]);
+	close(fd);
+	if (s.state == GROUPS)
+		end_group(&s, cr);
+	if (!same_userns(ctx, pid))
+		cr->capeff = 0;
+}
+
+static int has_cap(const struct creds *cr, int cap)
+{
+	return (cr->capeff >> cap) & 1;
+}
+
+/* The mode-bit part of the check; *cr is filled only when group membership matters. */
+static int mode_allows(const struct rcfs_ctx *ctx, const struct rcfs_caller *c,
+		       const struct stat *st, int mask, struct creds *cr, int *have_creds)
+{
+	unsigned mode = st->st_mode & 0777;
+
+	if (c->uid == st->st_uid) {
+		mode >>= 6;
+	} else if ((unsigned)mask & (mode ^ (mode >> 3))) {
+		/* Group and other bits differ for this request: membership decides. */
+		if (c->gid == st->st_gid) {
+			mode >>= 3;
+		} else {
+			cr->want = st->st_gid;
+			read_creds(ctx, c->pid, cr);
+			*have_creds = 1;
+			if (cr->in_group)
+				mode >>= 3;
+		}
+	}
+	return ((unsigned)mask & ~mode & 7) == 0;
+}
+
+int rcfs_access_check(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller,
+		      const struct stat *st, int mask)
+{
+	struct creds cr = { .want = (gid_t)-1 };
+	int have_creds = 0;
+
+	if (mode_allows(ctx, caller, st, mask, &cr, &have_creds))
+		return 0;
+	if (!have_creds)
+		read_creds(ctx, caller->pid, &cr);
+	/* As in the kernel: DAC override grants execute only when some execute bit is set. */
+	if (has_cap(&cr, CAP_DAC_OVERRIDE) && (!(mask & X_OK) || (st->st_mode & 0111)))
+		return 0;
+	if (mask == R_OK && has_cap(&cr, CAP_DAC_READ_SEARCH))
+		return 0;
+	return -EACCES;
+}
+
+int rcfs_access(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller, int mask)
+{
+	struct stat st;
+	int ret = rcfs_stat(ctx, caller, &st);
+
+	if (ret || mask == F_OK)
+		return ret;
+	return rcfs_access_check(ctx, caller, &st, mask);
+}
+
+static int owner_or_cap(const struct rcfs_ctx *ctx, const struct rcfs_caller *c,
+			const struct stat *st, int cap, struct creds *cr)
+{
+	if (c->uid == st->st_uid)
+		return 1;
+	read_creds(ctx, c->pid, cr);
+	return has_cap(cr, cap);
+}
+
+int rcfs_setattr_check(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller, int with_fd,
+		       const struct stat *st, const struct rcfs_setattr *sa)
+{
+	struct creds cr = { .want = (gid_t)-1 };
+	int both_now = (sa->valid & RCFS_SET_ATIME) && (sa->valid & RCFS_SET_MTIME) &&
+		       sa->atime.tv_nsec == UTIME_NOW && sa->mtime.tv_nsec == UTIME_NOW;
+	int ret;
+
+	if ((sa->valid & RCFS_SET_SIZE) && !with_fd) {
+		ret = rcfs_access_check(ctx, caller, st, W_OK);
+		if (ret)
+			return ret;
+	}
+	if ((sa->valid & RCFS_SET_MODE) && !owner_or_cap(ctx, caller, st, CAP_FOWNER, &cr))
+		return -EPERM;
+	if ((sa->valid & RCFS_SET_UID) && sa->uid != st->st_uid) {
+		read_creds(ctx, caller->pid, &cr);
+		if (!has_cap(&cr, CAP_CHOWN))
+			return -EPERM;
+	}
+	if ((sa->valid & RCFS_SET_GID) && sa->gid != st->st_gid) {
+		cr.want = sa->gid;
+		cr.in_group = 0;
+		read_creds(ctx, caller->pid, &cr);
+		if (!has_cap(&cr, CAP_CHOWN) &&
+		    !(caller->uid == st->st_uid && (caller->gid == sa->gid || cr.in_group)))
+			return -EPERM;
+	}
+	if (sa->valid & (RCFS_SET_ATIME | RCFS_SET_MTIME)) {
+		if (both_now && (caller->uid == st->st_uid ||
+				 rcfs_access_check(ctx, caller, st, W_OK) == 0))
+			return 0;
+		if (!owner_or_cap(ctx, caller, st, CAP_FOWNER, &cr))
+			return both_now ? -EACCES : -EPERM;
+	}
+	return 0;
+}
