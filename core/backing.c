@@ -63,11 +63,15 @@ static int fill_from_template(const struct rcfs_ctx *ctx, int fd)
 	struct stat st;
 	int in, ret;
 
-	in = open(ctx->template_path, O_RDONLY | O_CLOEXEC);
+	/* The template may have been replaced since startup: never block on a FIFO, never copy
+	 * anything but a regular file. */
+	in = open(ctx->template_path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (in < 0)
 		return -errno;
 	if (fstat(in, &st) < 0)
 		ret = -errno;
+	else if (!S_ISREG(st.st_mode))
+		ret = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
 	else
 		ret = copy_fd(in, fd);
 	close(in);

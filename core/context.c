@@ -11,13 +11,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int fail(struct rcfs_init_error *err, const char *what, const char *arg, int ret)
+static int fail_why(struct rcfs_init_error *err, const char *what, const char *arg, const char *why,
+		    int ret)
 {
 	if (err) {
 		err->what = what;
 		err->arg = arg;
+		err->why = why;
 	}
 	return ret;
+}
+
+static int fail(struct rcfs_init_error *err, const char *what, const char *arg, int ret)
+{
+	return fail_why(err, what, arg, NULL, ret);
 }
 
 static int set_extension(struct rcfs_ctx *ctx, const char *ext)
@@ -41,7 +48,8 @@ static int set_template(struct rcfs_ctx *ctx, const char *path)
 	char cwd[PATH_MAX];
 	int fd, ret = 0;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO in the template's place must not hang startup. */
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	if (fstat(fd, &st) < 0)
@@ -77,6 +85,70 @@ static uint64_t own_user_ns(void)
 	return id;
 }
 
+static const char *const ns_kinds[] = { "net", "mnt", "uts", "ipc", "user", "pid", "cgroup", "time" };
+
+static int set_key_kind(struct rcfs_ctx *ctx, const char *kind)
+{
+	if (!strcmp(kind, "uid") || !strcmp(kind, "gid")) {
+		ctx->key_source = kind[0] == 'u' ? RCFS_KEY_UID : RCFS_KEY_GID;
+		ctx->ns_kind = "net"; /* still what the procfs check looks for */
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(ns_kinds) / sizeof(ns_kinds[0]); i++) {
+		if (!strcmp(kind, ns_kinds[i])) {
+			ctx->key_source = RCFS_KEY_NS;
+			ctx->ns_kind = ns_kinds[i];
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static void names_warning(void *arg, const char *dir, const char *name)
+{
+	struct rcfs_ctx *ctx = arg;
+
+	if (ctx->warn)
+		ctx->warn(ctx->warn_arg, "ignoring namespace name '%s' in %s: not a safe file name",
+			  name, dir);
+}
+
+/* Names and the /etc/netns layout: both need the name map; the layout also its own directory
+ * and the file name to look for there. */
+static int set_names(struct rcfs_ctx *ctx, const struct rcfs_config *cfg, struct rcfs_init_error *err)
+{
+	const char *dir = cfg->names_dir ? cfg->names_dir : "/run/netns";
+	int ret;
+
+	if (!cfg->names_dir && !cfg->etc_netns_dir)
+		return 0;
+	if (ctx->key_source != RCFS_KEY_NS || strcmp(ctx->ns_kind, "net"))
+		return fail_why(err, "key", cfg->key_kind, "names (ip netns) exist for network namespaces only",
+				-EINVAL);
+	if (dir[0] != '/')
+		return fail_why(err, "names directory", dir, "must be an absolute path", -EINVAL);
+	ctx->names = malloc(sizeof(*ctx->names));
+	if (!ctx->names)
+		return fail(err, "names directory", dir, -ENOMEM);
+	ret = rcfs_names_init(ctx->names, dir, names_warning, ctx);
+	if (ret) {
+		free(ctx->names);
+		ctx->names = NULL;
+		return fail(err, "names directory", dir, ret);
+	}
+	if (!cfg->etc_netns_dir)
+		return 0;
+	if (!cfg->mount_basename || !rcfs_names_safe(cfg->mount_basename) ||
+	    strlen(cfg->mount_basename) > NAME_MAX)
+		return fail_why(err, "mountpoint", cfg->mount_basename ? cfg->mount_basename : "",
+				"has no usable file name for the /etc/netns layout", -EINVAL);
+	strcpy(ctx->etc_base, cfg->mount_basename);
+	ctx->etc_fd = open(cfg->etc_netns_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (ctx->etc_fd < 0)
+		return fail(err, "etc-netns directory", cfg->etc_netns_dir, -errno);
+	return 0;
+}
+
 int rcfs_ctx_init(struct rcfs_ctx *ctx, const struct rcfs_config *cfg, struct rcfs_init_error *err)
 {
 	const char *procfs = cfg->procfs ? cfg->procfs : "/proc";
@@ -86,13 +158,18 @@ int rcfs_ctx_init(struct rcfs_ctx *ctx, const struct rcfs_config *cfg, struct rc
 	memset(ctx, 0, sizeof(*ctx));
 	ctx->procfs_fd = -1;
 	ctx->backing_fd = -1;
-	ctx->ns_kind = "net";
+	ctx->etc_fd = -1;
 	ctx->check_access = cfg->check_access;
 	ctx->user_ns = own_user_ns();
+	ctx->warn = cfg->warn;
+	ctx->warn_arg = cfg->warn_arg;
 
 	ret = set_extension(ctx, ext);
 	if (ret)
-		return fail(err, "extension", ext, ret);
+		return fail_why(err, "extension", ext, ret == -EINVAL ? "must not contain '/'" : NULL, ret);
+	if (set_key_kind(ctx, cfg->key_kind ? cfg->key_kind : "net"))
+		return fail_why(err, "key", cfg->key_kind,
+				"must be one of net, mnt, uts, ipc, user, pid, cgroup, time, uid, gid", -EINVAL);
 	if (!cfg->backing_dir)
 		return fail(err, "backing directory", "", -EINVAL);
 	ctx->backing_fd = open(cfg->backing_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -110,8 +187,14 @@ int rcfs_ctx_init(struct rcfs_ctx *ctx, const struct rcfs_config *cfg, struct rc
 			goto out_procfs;
 		}
 	}
+	ret = set_names(ctx, cfg, err);
+	if (ret)
+		goto out_names;
 	return 0;
 
+out_names:
+	rcfs_ctx_fini(ctx);
+	return ret;
 out_procfs:
 	close(ctx->procfs_fd);
 	ctx->procfs_fd = -1;
@@ -123,6 +206,14 @@ out_backing:
 
 void rcfs_ctx_fini(struct rcfs_ctx *ctx)
 {
+	if (ctx->names) {
+		rcfs_names_fini(ctx->names);
+		free(ctx->names);
+		ctx->names = NULL;
+	}
+	if (ctx->etc_fd >= 0)
+		close(ctx->etc_fd);
+	ctx->etc_fd = -1;
 	if (ctx->procfs_fd >= 0)
 		close(ctx->procfs_fd);
 	if (ctx->backing_fd >= 0)

@@ -5,6 +5,8 @@
 #include <limits.h>
 #include <stdint.h>
 
+#include "names.h"
+
 /* The longest extension that still leaves room for a 20-digit id and the dot in NAME_MAX. */
 #define RCFS_EXT_MAX (NAME_MAX - 21)
 
@@ -15,22 +17,43 @@ struct rcfs_config {
 	const char *extension;     /* NULL means "conf"; "" means no dot */
 	const char *template_path; /* copied to a missing backing file; NULL: ENOENT instead */
 	int check_access;          /* the daemon checks permissions (no kernel default_permissions) */
+	const char *key_kind;      /* NULL or "net" (default), mnt, uts, ipc, user, pid, cgroup,
+				    * time (namespace links), uid or gid (request credentials) */
+	const char *names_dir;     /* serve ip-netns names from here (e.g. /run/netns); NULL: off */
+	const char *etc_netns_dir; /* serve DIR/NAME/<mount_basename> when it exists; NULL: off */
+	const char *mount_basename;/* basename of the mountpoint, for etc_netns_dir */
+	void (*warn)(void *arg, const char *fmt, ...); /* warnings while serving; may be NULL */
+	void *warn_arg;
+};
+
+/* Where a key comes from. */
+enum rcfs_key_source {
+	RCFS_KEY_NS,  /* the id in <procfs>/<pid>/ns/<ns_kind> */
+	RCFS_KEY_UID, /* the request's uid */
+	RCFS_KEY_GID, /* the request's gid */
 };
 
 /* Which setting rcfs_ctx_init rejected, for a one-line error message. */
 struct rcfs_init_error {
 	const char *what; /* e.g. "backing directory" */
 	const char *arg;  /* the offending value, as given */
+	const char *why;  /* what is wrong with it, when strerror would not say; or NULL */
 };
 
 struct rcfs_ctx {
 	int procfs_fd;                /* O_PATH directory fd of the procfs root */
 	int backing_fd;               /* directory fd all backing files are opened relative to */
-	const char *ns_kind;          /* namespace type the key is read from: "net" */
+	enum rcfs_key_source key_source;
+	const char *ns_kind;          /* namespace type the key is read from, e.g. "net" */
 	char ext[RCFS_EXT_MAX + 1];   /* extension without the dot */
 	char *template_path;          /* absolute path, or NULL */
 	int check_access;             /* open and setattr check permissions themselves */
 	uint64_t user_ns;             /* our user namespace id: only its callers' capabilities count */
+	struct rcfs_names *names;     /* ip-netns names, or NULL */
+	int etc_fd;                   /* the /etc/netns directory, or -1 */
+	char etc_base[NAME_MAX + 1];  /* file served from etc_fd/NAME/ */
+	void (*warn)(void *arg, const char *fmt, ...);
+	void *warn_arg;
 };
 
 /* Validate cfg, open the procfs root and the backing directory and check the template is a
@@ -38,7 +61,8 @@ struct rcfs_ctx {
  * error nothing is left open. */
 int rcfs_ctx_init(struct rcfs_ctx *ctx, const struct rcfs_config *cfg, struct rcfs_init_error *err);
 
-/* Close and free everything rcfs_ctx_init set up; safe on a zeroed or finished context. */
+/* Close and free everything rcfs_ctx_init set up; safe to call again, and after a failed init
+ * (which leaves nothing to free). */
 void rcfs_ctx_fini(struct rcfs_ctx *ctx);
 
 /* Check that the procfs root has at least one readable `<pid>/ns/<kind>` link (its own pid's, or

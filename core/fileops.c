@@ -1,9 +1,11 @@
 #include "fileops.h"
 #include "access.h"
 #include "backing.h"
+#include "target.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <string.h>
 #include <unistd.h>
 
 /* Flags passed through to the backing open. O_APPEND matters most: the kernel computes an append
@@ -13,51 +15,55 @@
 
 int rcfs_caller_name(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller, char *buf)
 {
-	uint64_t key;
-	int ret;
+	struct rcfs_target t;
+	int ret = rcfs_target_resolve(ctx, caller, &t);
 
-	ret = rcfs_key_resolve(ctx, caller, &key);
-	if (ret)
-		return ret;
-	return rcfs_backing_name(ctx, key, buf, RCFS_NAME_SIZE);
+	if (!ret)
+		memcpy(buf, t.name, RCFS_NAME_SIZE);
+	return ret;
+}
+
+/* After an operation on the target failed with err: a missing file that may be created from the
+ * template is created (0: try again); anything else is returned as it is. */
+static int create_missing(const struct rcfs_ctx *ctx, const struct rcfs_target *t, int err)
+{
+	if (err != -ENOENT || !t->creatable)
+		return err;
+	return rcfs_backing_create(ctx, t->name);
 }
 
 int rcfs_stat(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller, struct stat *st)
 {
-	char name[RCFS_NAME_SIZE];
+	struct rcfs_target t;
 	int ret;
 
-	ret = rcfs_caller_name(ctx, caller, name);
+	ret = rcfs_target_resolve(ctx, caller, &t);
 	if (ret)
 		return ret;
-	if (fstatat(ctx->backing_fd, name, st, 0) == 0)
+	if (fstatat(t.dirfd, t.name, st, 0) == 0)
 		return 0;
-	if (errno != ENOENT)
-		return -errno;
-	ret = rcfs_backing_create(ctx, name);
+	ret = create_missing(ctx, &t, -errno);
 	if (ret)
 		return ret;
-	return fstatat(ctx->backing_fd, name, st, 0) == 0 ? 0 : -errno;
+	return fstatat(t.dirfd, t.name, st, 0) == 0 ? 0 : -errno;
 }
 
 static int open_backing(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller, int flags)
 {
-	char name[RCFS_NAME_SIZE];
+	struct rcfs_target t;
 	int fd, ret;
 
-	ret = rcfs_caller_name(ctx, caller, name);
+	ret = rcfs_target_resolve(ctx, caller, &t);
 	if (ret)
 		return ret;
 	flags = (flags & PASS_FLAGS) | O_CLOEXEC;
-	fd = openat(ctx->backing_fd, name, flags);
+	fd = openat(t.dirfd, t.name, flags);
 	if (fd >= 0)
 		return fd;
-	if (errno != ENOENT)
-		return -errno;
-	ret = rcfs_backing_create(ctx, name);
+	ret = create_missing(ctx, &t, -errno);
 	if (ret)
 		return ret;
-	fd = openat(ctx->backing_fd, name, flags);
+	fd = openat(t.dirfd, t.name, flags);
 	return fd >= 0 ? fd : -errno;
 }
 
@@ -151,17 +157,19 @@ static int apply_by_fd(int fd, const struct rcfs_setattr *sa, struct stat *st)
 static int apply_by_name(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller,
 			 const struct rcfs_setattr *sa, struct stat *st)
 {
-	char name[RCFS_NAME_SIZE];
+	struct rcfs_target t;
 	struct timespec ts[2];
-	int dfd = ctx->backing_fd, ret;
+	const char *name = t.name;
+	int dfd, ret;
 
 	/* The size goes first and creates the file from the template if needed; every other change
 	 * needs the file to exist, which stat makes sure of the same way. */
 	ret = sa->valid & RCFS_SET_SIZE ? rcfs_truncate(ctx, caller, sa->size) : rcfs_stat(ctx, caller, st);
 	if (!ret)
-		ret = rcfs_caller_name(ctx, caller, name);
+		ret = rcfs_target_resolve(ctx, caller, &t);
 	if (ret)
 		return ret;
+	dfd = t.dirfd;
 	change_times(sa, ts);
 	if ((sa->valid & RCFS_SET_MODE) && fchmodat(dfd, name, sa->mode & 07777, 0) < 0)
 		return -errno;

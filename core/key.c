@@ -10,6 +10,14 @@ int rcfs_key_resolve(const struct rcfs_ctx *ctx, const struct rcfs_caller *calle
 	char path[48], link[RCFS_NSLINK_MAX];
 	ssize_t len;
 
+	if (ctx->key_source == RCFS_KEY_UID) {
+		*key = caller->uid;
+		return 0;
+	}
+	if (ctx->key_source == RCFS_KEY_GID) {
+		*key = caller->gid;
+		return 0;
+	}
 	/* pid 0 means the kernel could not translate the caller into our pid namespace; falling
 	 * back to any other process's namespace would serve someone else's file. */
 	if (caller->pid <= 0)

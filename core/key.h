@@ -15,7 +15,8 @@ struct rcfs_caller {
 	gid_t gid;
 };
 
-/* Read `<procfs>/<pid>/ns/<kind>` and parse it into *key. Returns 0, or -ESRCH when pid is 0
+/* The caller's key: its uid or gid when the context is keyed by those, otherwise the id read
+ * from `<procfs>/<pid>/ns/<kind>`. Returns 0, or -ESRCH when pid is 0
  * (the caller is in a pid namespace we cannot see) or the process is gone, -EINVAL when the link
  * is not a well-formed namespace link, or the readlinkat errno (e.g. -EACCES) otherwise. */
 int rcfs_key_resolve(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller, uint64_t *key);

@@ -46,8 +46,7 @@ static int init_context(struct rcfs_ctx *ctx, const struct rcfs_config *cfg)
 	ret = rcfs_ctx_init(ctx, cfg, &err);
 	if (ret) {
 		fprintf(stderr, "resolvconffs: %s '%s': %s\n", err.what, err.arg,
-			ret == -EINVAL && strcmp(err.what, "extension") == 0 ?
-			"must not contain '/'" : strerror(-ret));
+			err.why ? err.why : strerror(-ret));
 		return -1;
 	}
 	if (rcfs_ctx_check_procfs(ctx)) {

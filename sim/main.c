@@ -68,7 +68,8 @@ int main(int argc, char **argv)
 		return 2;
 	ret = rcfs_ctx_init(&ctx, &cfg, &err);
 	if (ret) {
-		fprintf(stderr, "resolvconffs-sim: %s '%s': %s\n", err.what, err.arg, strerror(-ret));
+		fprintf(stderr, "resolvconffs-sim: %s '%s': %s\n", err.what, err.arg,
+			err.why ? err.why : strerror(-ret));
 		return 2;
 	}
 	while ((len = getline(&line, &cap, stdin)) >= 0) {

@@ -1,0 +1,47 @@
+#include "target.h"
+#include "backing.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+static int with_extension(const struct rcfs_ctx *ctx, const char *base, char *buf, size_t size)
+{
+	int n = ctx->ext[0] ? snprintf(buf, size, "%s.%s", base, ctx->ext) : snprintf(buf, size, "%s", base);
+
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+/* The iproute2 layout: the file `ip netns exec NAME` would bind-mount over the mountpoint. */
+static int etc_netns_file(const struct rcfs_ctx *ctx, const char *name, struct rcfs_target *t)
+{
+	struct stat st;
+	int n = snprintf(t->name, sizeof(t->name), "%s/%s", name, ctx->etc_base);
+
+	if (n < 0 || (size_t)n >= sizeof(t->name) || fstatat(ctx->etc_fd, t->name, &st, 0) < 0)
+		return -ENOENT;
+	t->dirfd = ctx->etc_fd;
+	t->creatable = 0;
+	return 0;
+}
+
+int rcfs_target_resolve(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller,
+			struct rcfs_target *t)
+{
+	char name[NAME_MAX + 1];
+	uint64_t key;
+	int ret;
+
+	ret = rcfs_key_resolve(ctx, caller, &key);
+	if (ret)
+		return ret;
+	t->dirfd = ctx->backing_fd;
+	t->creatable = 1;
+	if (ctx->names && rcfs_names_lookup(ctx->names, key, name, sizeof(name)) == 0) {
+		if (ctx->etc_fd >= 0 && etc_netns_file(ctx, name, t) == 0)
+			return 0;
+		return with_extension(ctx, name, t->name, RCFS_NAME_SIZE);
+	}
+	return rcfs_backing_name(ctx, key, t->name, RCFS_NAME_SIZE);
+}

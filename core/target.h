@@ -1,0 +1,23 @@
+/* Which file a caller is served: the one place that turns a key into a file. */
+#ifndef RCFS_TARGET_H
+#define RCFS_TARGET_H
+
+#include "context.h"
+#include "key.h"
+
+/* A NAME/file path below the /etc/netns directory is the longest name served. */
+#define RCFS_TARGET_SIZE (2 * (NAME_MAX + 1))
+
+struct rcfs_target {
+	int dirfd;                    /* the backing directory, or the /etc/netns directory */
+	char name[RCFS_TARGET_SIZE];  /* relative to dirfd */
+	int creatable;                /* a missing file may be created from the template */
+};
+
+/* Resolve the caller to its file: `DIR/NAME/<mount basename>` in the /etc/netns layout when
+ * the caller's namespace has an ip-netns name and that file exists; otherwise
+ * `<NAME>.<ext>` in the backing directory for a named namespace, `<key>.<ext>` for the rest. */
+int rcfs_target_resolve(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller,
+			struct rcfs_target *t);
+
+#endif
