@@ -1,7 +1,9 @@
 /* resolvconffs: mount one file whose content depends on the caller's network namespace. */
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,20 +40,36 @@ static int check_mountpoint(const char *path)
 	return 0;
 }
 
-static int init_context(struct rcfs_ctx *ctx, const struct rcfs_config *cfg)
+/* Warnings the core gives while serving (e.g. an unusable ip-netns name). */
+static void core_warning(void *arg, const char *fmt, ...)
+{
+	struct rcfs_daemon *d = arg;
+	char line[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	rcfs_log(d->log_level, RCFS_LOG_WARNING, "%s", line);
+}
+
+static int init_context(struct rcfs_daemon *d, struct rcfs_config *cfg)
 {
 	struct rcfs_init_error err = { 0 };
+	struct rcfs_ctx *ctx = &d->ctx;
 	int ret;
 
+	cfg->warn = core_warning;
+	cfg->warn_arg = d;
 	ret = rcfs_ctx_init(ctx, cfg, &err);
 	if (ret) {
 		fprintf(stderr, "resolvconffs: %s '%s': %s\n", err.what, err.arg,
 			err.why ? err.why : strerror(-ret));
 		return -1;
 	}
-	if (rcfs_ctx_check_procfs(ctx)) {
-		fprintf(stderr, "resolvconffs: procfs '%s': no readable <pid>/ns/net links\n",
-			cfg->procfs ? cfg->procfs : "/proc");
+	if (ctx->key_source == RCFS_KEY_NS && rcfs_ctx_check_procfs(ctx)) {
+		fprintf(stderr, "resolvconffs: procfs '%s': no readable <pid>/ns/%s links\n",
+			cfg->procfs ? cfg->procfs : "/proc", ctx->ns_kind);
 		rcfs_ctx_fini(ctx);
 		return -1;
 	}
@@ -90,15 +108,25 @@ static int build_fuse_args(struct fuse_args *args, const char *argv0, const stru
 
 static void log_startup(const struct rcfs_daemon *d, const struct rcfs_options *o)
 {
-	char extra[512] = "";
+	const struct rcfs_ctx *ctx = &d->ctx;
+	char extra[512] = "", key[32], names[PATH_MAX + 64] = "";
 	size_t len = 0;
 
 	for (size_t i = 0; i < o->n_fuse_opts && len < sizeof(extra); i++)
 		len += (size_t)snprintf(extra + len, sizeof(extra) - len, ",%s", o->fuse_opts[i]);
+	if (ctx->key_source == RCFS_KEY_NS)
+		snprintf(key, sizeof(key), "<%s ns id>", ctx->ns_kind);
+	else
+		snprintf(key, sizeof(key), "<%s>", ctx->key_source == RCFS_KEY_UID ? "uid" : "gid");
+	if (o->cfg.etc_netns_dir)
+		snprintf(names, sizeof(names), "; names: %s, then %s/<name>/%s", ctx->names->dir,
+			 o->cfg.etc_netns_dir, ctx->etc_base);
+	else if (ctx->names)
+		snprintf(names, sizeof(names), "; names: %s", ctx->names->dir);
 	rcfs_log(d->log_level, RCFS_LOG_INFO,
-		 "serving %s from %s/<netns id>%s%s; default file: %s; procfs: %s; "
+		 "serving %s from %s/%s%s%s%s; default file: %s; procfs: %s; "
 		 "access check: %s; mount options: %s%s%s%s",
-		 o->mountpoint, o->cfg.backing_dir, d->ctx.ext[0] ? "." : "", d->ctx.ext,
+		 o->mountpoint, o->cfg.backing_dir, key, ctx->ext[0] ? "." : "", ctx->ext, names,
 		 o->cfg.template_path ? o->cfg.template_path : "none (missing files give ENOENT)",
 		 o->cfg.procfs ? o->cfg.procfs : "/proc", o->cfg.check_access ? "daemon" : "kernel",
 		 BASE_MOUNT_OPTS, o->cfg.check_access ? "" : ",", access_opt(o), extra);
@@ -210,7 +238,7 @@ int main(int argc, char **argv)
 	}
 	memset(&daemon, 0, sizeof(daemon));
 	daemon.log_level = opts.log_level;
-	if (check_mountpoint(opts.mountpoint) || init_context(&daemon.ctx, &opts.cfg))
+	if (check_mountpoint(opts.mountpoint) || init_context(&daemon, &opts.cfg))
 		goto out_opts;
 	warn_writable(&daemon, &opts.cfg);
 	ret = serve(&daemon, &opts, argv[0]);

@@ -26,6 +26,15 @@ static const char usage[] =
 	"  -V, --version              Print the version and the libfuse version, then exit.\n"
 	"  -v, --verbose              More log output (repeatable): -v logs every request.\n"
 	"      --log-level LEVEL      error, warning, info (default) or debug (every request).\n"
+	"  -k, --key KIND             What the file is keyed by: net (default), mnt, uts, ipc, user,\n"
+	"                             pid, cgroup, time (the caller's /proc/<pid>/ns/KIND), or uid,\n"
+	"                             gid (the caller's credentials; no procfs needed).\n"
+	"      --names[=DIR]          Serve a namespace named by `ip netns add NAME` (a bind mount in\n"
+	"                             DIR, default /run/netns) <backing_directory>/NAME.<extension>\n"
+	"                             instead of its id; unnamed namespaces keep the id rule.\n"
+	"      --etc-netns[=DIR]      For a named namespace, serve DIR/NAME/<mountpoint's file name>\n"
+	"                             (DIR default /etc/netns) when it exists, as `ip netns exec`\n"
+	"                             would; otherwise the rules above. Implies --names.\n"
 	"      --access-check WHO     kernel (default): mount with default_permissions, the kernel\n"
 	"                             checks each caller against its own file's attributes;\n"
 	"                             daemon: the daemon checks at open and setattr on the file it\n"
@@ -36,7 +45,7 @@ static const char usage[] =
 	"the daemon's pid namespace, or already gone), EINVAL (malformed ns link) or EACCES (the\n"
 	"daemon may not read the caller's ns link) and is never served another namespace's file.\n";
 
-enum { OPT_LOG_LEVEL = 256, OPT_ACCESS_CHECK };
+enum { OPT_LOG_LEVEL = 256, OPT_ACCESS_CHECK, OPT_NAMES, OPT_ETC_NETNS };
 
 static const struct option longopts[] = {
 	{ "help", no_argument, NULL, 'h' },
@@ -48,6 +57,9 @@ static const struct option longopts[] = {
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 	{ "access-check", required_argument, NULL, OPT_ACCESS_CHECK },
+	{ "key", required_argument, NULL, 'k' },
+	{ "names", optional_argument, NULL, OPT_NAMES },
+	{ "etc-netns", optional_argument, NULL, OPT_ETC_NETNS },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -85,7 +97,7 @@ enum rcfs_parse_result rcfs_options_parse(int argc, char **argv, struct rcfs_opt
 
 	optind = 0; /* full reset, so the parser can run more than once (tests, fuzzing) */
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":hp:d:P:o:Vv", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":hp:d:P:o:Vvk:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'h':
 			fputs(usage, out);
@@ -104,6 +116,9 @@ enum rcfs_parse_result rcfs_options_parse(int argc, char **argv, struct rcfs_opt
 			if (opts->log_level < 0)
 				return error(err, "unknown log level '%s'", optarg);
 			break;
+		case 'k': opts->cfg.key_kind = optarg; break;
+		case OPT_NAMES: opts->cfg.names_dir = optarg ? optarg : "/run/netns"; break;
+		case OPT_ETC_NETNS: opts->cfg.etc_netns_dir = optarg ? optarg : "/etc/netns"; break;
 		case OPT_ACCESS_CHECK:
 			if (strcmp(optarg, "kernel") != 0 && strcmp(optarg, "daemon") != 0)
 				return error(err, "--access-check must be 'kernel' or 'daemon', not '%s'", optarg);
@@ -123,6 +138,8 @@ enum rcfs_parse_result rcfs_options_parse(int argc, char **argv, struct rcfs_opt
 			     "too many arguments: expected backing_directory and mountpoint_file");
 	opts->cfg.backing_dir = argv[optind];
 	opts->mountpoint = argv[optind + 1];
+	opts->cfg.mount_basename = strrchr(opts->mountpoint, '/') ? strrchr(opts->mountpoint, '/') + 1 :
+				   opts->mountpoint;
 	return RCFS_PARSE_RUN;
 }
 

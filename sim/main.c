@@ -24,6 +24,9 @@ static const char usage[] =
 	"  -p, --extension EXTENSION    backing file extension (default: conf; empty: none)\n"
 	"  -d, --default-file FILE      copy FILE to a missing backing file instead of ENOENT\n"
 	"  -P, --procfs PROCFS          where to read <pid>/ns/net (default: /proc)\n"
+	"  -k, --key KIND               net (default), mnt, uts, ipc, user, pid, cgroup, time,\n"
+	"                               uid or gid (the simulator's own credentials)\n"
+	"      --names[=DIR]            serve ip-netns names from DIR (default /run/netns)\n"
 	"  -h, --help                   show this help\n";
 
 static int parse_args(int argc, char **argv, struct rcfs_config *cfg)
@@ -32,16 +35,20 @@ static int parse_args(int argc, char **argv, struct rcfs_config *cfg)
 		{ "extension", required_argument, NULL, 'p' },
 		{ "default-file", required_argument, NULL, 'd' },
 		{ "procfs", required_argument, NULL, 'P' },
+		{ "key", required_argument, NULL, 'k' },
+		{ "names", optional_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "+p:d:P:h", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+p:d:P:k:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'p': cfg->extension = optarg; break;
 		case 'd': cfg->template_path = optarg; break;
 		case 'P': cfg->procfs = optarg; break;
+		case 'k': cfg->key_kind = optarg; break;
+		case 'N': cfg->names_dir = optarg ? optarg : "/run/netns"; break;
 		case 'h': fputs(usage, stdout); exit(0);
 		default: return -1; /* getopt already printed the one-line reason */
 		}
