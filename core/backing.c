@@ -1,9 +1,11 @@
 #include "backing.h"
+#include "filter.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -56,9 +58,62 @@ static int copy_fd(int in, int out)
 	}
 }
 
+/* Read all of in into a new buffer (only when creating a filtered copy, never per request). */
+static int slurp(int in, char **buf, size_t *len)
+{
+	size_t cap = 4096;
+	char *b = malloc(cap), *grown;
+	ssize_t n;
+
+	*len = 0;
+	for (;;) {
+		if (!b)
+			return -ENOMEM;
+		n = read(in, b + *len, cap - *len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		*len += (size_t)n;
+		if (*len == cap) {
+			cap *= 2;
+			grown = realloc(b, cap);
+			if (!grown)
+				free(b);
+			b = grown;
+		}
+	}
+	if (n < 0) {
+		free(b);
+		return -errno;
+	}
+	*buf = b;
+	return 0;
+}
+
+static int copy_filtered(const struct rcfs_ctx *ctx, int in, int out)
+{
+	char *text = NULL, *filtered;
+	size_t len, cap;
+	long n;
+	int ret;
+
+	ret = slurp(in, &text, &len);
+	if (ret)
+		return ret;
+	cap = rcfs_filter_bound(len, (const char *const *)ctx->fallbacks, ctx->n_fallbacks);
+	filtered = malloc(cap);
+	n = filtered ? rcfs_filter_loopback(text, len, filtered, cap,
+					    (const char *const *)ctx->fallbacks, ctx->n_fallbacks) : -ENOMEM;
+	ret = n < 0 ? (int)n : write_all(out, filtered, (size_t)n);
+	free(filtered);
+	free(text);
+	return ret;
+}
+
 /* Fill fd with the template and give it the template's permission bits (set explicitly, so the
  * daemon's umask does not matter). */
-static int fill_from_template(const struct rcfs_ctx *ctx, int fd)
+static int fill_from_template(const struct rcfs_ctx *ctx, int fd, int filter)
 {
 	struct stat st;
 	int in, ret;
@@ -73,7 +128,7 @@ static int fill_from_template(const struct rcfs_ctx *ctx, int fd)
 	else if (!S_ISREG(st.st_mode))
 		ret = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
 	else
-		ret = copy_fd(in, fd);
+		ret = filter ? copy_filtered(ctx, in, fd) : copy_fd(in, fd);
 	close(in);
 	if (!ret && fchmod(fd, st.st_mode & 0777) < 0)
 		ret = -errno;
@@ -94,14 +149,14 @@ static int link_anonymous(const struct rcfs_ctx *ctx, int fd, const char *name)
 	return linkat(AT_FDCWD, path, ctx->backing_fd, name, AT_SYMLINK_FOLLOW) == 0 ? 0 : -errno;
 }
 
-static int create_anonymous(const struct rcfs_ctx *ctx, const char *name)
+static int create_anonymous(const struct rcfs_ctx *ctx, const char *name, int filter)
 {
 	int fd, ret;
 
 	fd = openat(ctx->backing_fd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
-	ret = fill_from_template(ctx, fd);
+	ret = fill_from_template(ctx, fd, filter);
 	if (!ret)
 		ret = link_anonymous(ctx, fd, name);
 	close(fd);
@@ -109,7 +164,7 @@ static int create_anonymous(const struct rcfs_ctx *ctx, const char *name)
 }
 
 /* For file systems without O_TMPFILE: a hidden temporary name, linked into place and removed. */
-static int create_named(const struct rcfs_ctx *ctx, const char *name)
+static int create_named(const struct rcfs_ctx *ctx, const char *name, int filter)
 {
 	char tmp[RCFS_NAME_SIZE + 40];
 	unsigned long rnd = 0;
@@ -121,7 +176,7 @@ static int create_named(const struct rcfs_ctx *ctx, const char *name)
 	fd = openat(ctx->backing_fd, tmp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
-	ret = fill_from_template(ctx, fd);
+	ret = fill_from_template(ctx, fd, filter);
 	close(fd);
 	if (!ret && linkat(ctx->backing_fd, tmp, ctx->backing_fd, name, 0) < 0)
 		ret = -errno;
@@ -131,13 +186,18 @@ static int create_named(const struct rcfs_ctx *ctx, const char *name)
 
 int rcfs_backing_create(const struct rcfs_ctx *ctx, const char *name)
 {
+	return rcfs_backing_create_filtered(ctx, name, 0);
+}
+
+int rcfs_backing_create_filtered(const struct rcfs_ctx *ctx, const char *name, int filter)
+{
 	int ret;
 
 	if (!ctx->template_path)
 		return -ENOENT;
-	ret = create_anonymous(ctx, name);
+	ret = create_anonymous(ctx, name, filter);
 	if (ret == -EOPNOTSUPP || ret == -EISDIR)
-		ret = create_named(ctx, name);
+		ret = create_named(ctx, name, filter);
 	/* linkat never replaces: EEXIST means a concurrent caller created the file first. */
 	return ret == -EEXIST ? 0 : ret;
 }

@@ -1,4 +1,5 @@
 #include "context.h"
+#include "filter.h"
 #include "nslink.h"
 
 #include <ctype.h>
@@ -73,16 +74,45 @@ static int set_template(struct rcfs_ctx *ctx, const char *path)
 	return ctx->template_path ? 0 : -ENOMEM;
 }
 
-/* Our own user namespace, for rcfs_access_check; 0 (matching no caller) if unknown. */
-static uint64_t own_user_ns(void)
+/* One of our own namespace ids; 0 (matching no caller) if unknown. */
+static uint64_t own_ns(const char *kind)
 {
-	char link[RCFS_NSLINK_MAX];
-	ssize_t len = readlink("/proc/self/ns/user", link, sizeof(link));
+	char path[32], link[RCFS_NSLINK_MAX];
+	ssize_t len;
 	uint64_t id = 0;
 
+	snprintf(path, sizeof(path), "/proc/self/ns/%s", kind);
+	len = readlink(path, link, sizeof(link));
 	if (len > 0 && (size_t)len < sizeof(link))
-		rcfs_nslink_parse(link, (size_t)len, "user", &id);
+		rcfs_nslink_parse(link, (size_t)len, kind, &id);
 	return id;
+}
+
+static int set_filter(struct rcfs_ctx *ctx, const struct rcfs_config *cfg, struct rcfs_init_error *err)
+{
+	for (size_t i = 0; i < cfg->n_fallbacks; i++)
+		if (!rcfs_filter_valid_address(cfg->fallbacks[i]))
+			return fail_why(err, "fallback nameserver", cfg->fallbacks[i],
+					"not an IPv4 or IPv6 address", -EINVAL);
+	if (!cfg->filter_loopback)
+		return cfg->n_fallbacks ?
+		       fail_why(err, "fallback nameserver", cfg->fallbacks[0],
+				"only used with --filter-loopback", -EINVAL) : 0;
+	if (ctx->key_source != RCFS_KEY_NS || strcmp(ctx->ns_kind, "net"))
+		return fail_why(err, "key", cfg->key_kind,
+				"--filter-loopback applies to network namespace keys only", -EINVAL);
+	ctx->fallbacks = calloc(cfg->n_fallbacks + 1, sizeof(*ctx->fallbacks));
+	if (!ctx->fallbacks)
+		return fail(err, "fallback nameserver", "", -ENOMEM);
+	for (size_t i = 0; i < cfg->n_fallbacks; i++) {
+		ctx->fallbacks[i] = strdup(cfg->fallbacks[i]);
+		if (!ctx->fallbacks[i])
+			return fail(err, "fallback nameserver", cfg->fallbacks[i], -ENOMEM);
+		ctx->n_fallbacks++;
+	}
+	ctx->filter_loopback = 1;
+	ctx->own_net_ns = own_ns("net");
+	return 0;
 }
 
 static const char *const ns_kinds[] = { "net", "mnt", "uts", "ipc", "user", "pid", "cgroup", "time" };
@@ -160,7 +190,7 @@ int rcfs_ctx_init(struct rcfs_ctx *ctx, const struct rcfs_config *cfg, struct rc
 	ctx->backing_fd = -1;
 	ctx->etc_fd = -1;
 	ctx->check_access = cfg->check_access;
-	ctx->user_ns = own_user_ns();
+	ctx->user_ns = own_ns("user");
 	ctx->warn = cfg->warn;
 	ctx->warn_arg = cfg->warn_arg;
 
@@ -188,6 +218,8 @@ int rcfs_ctx_init(struct rcfs_ctx *ctx, const struct rcfs_config *cfg, struct rc
 		}
 	}
 	ret = set_names(ctx, cfg, err);
+	if (!ret)
+		ret = set_filter(ctx, cfg, err);
 	if (ret)
 		goto out_names;
 	return 0;
@@ -211,6 +243,11 @@ void rcfs_ctx_fini(struct rcfs_ctx *ctx)
 		free(ctx->names);
 		ctx->names = NULL;
 	}
+	for (size_t i = 0; i < ctx->n_fallbacks; i++)
+		free(ctx->fallbacks[i]);
+	free(ctx->fallbacks);
+	ctx->fallbacks = NULL;
+	ctx->n_fallbacks = 0;
 	if (ctx->etc_fd >= 0)
 		close(ctx->etc_fd);
 	ctx->etc_fd = -1;

@@ -22,6 +22,9 @@ struct rcfs_config {
 	const char *names_dir;     /* serve ip-netns names from here (e.g. /run/netns); NULL: off */
 	const char *etc_netns_dir; /* serve DIR/NAME/<mount_basename> when it exists; NULL: off */
 	const char *mount_basename;/* basename of the mountpoint, for etc_netns_dir */
+	int filter_loopback;       /* drop loopback nameservers from templates for other netns */
+	const char *const *fallbacks; /* nameservers to add when none remains after filtering */
+	size_t n_fallbacks;
 	void (*warn)(void *arg, const char *fmt, ...); /* warnings while serving; may be NULL */
 	void *warn_arg;
 };
@@ -50,6 +53,10 @@ struct rcfs_ctx {
 	int check_access;             /* open and setattr check permissions themselves */
 	uint64_t user_ns;             /* our user namespace id: only its callers' capabilities count */
 	struct rcfs_names *names;     /* ip-netns names, or NULL */
+	int filter_loopback;          /* see struct rcfs_config */
+	char **fallbacks;             /* owned copies */
+	size_t n_fallbacks;
+	uint64_t own_net_ns;          /* the daemon's network namespace: its copies stay unfiltered */
 	int etc_fd;                   /* the /etc/netns directory, or -1 */
 	char etc_base[NAME_MAX + 1];  /* file served from etc_fd/NAME/ */
 	void (*warn)(void *arg, const char *fmt, ...);

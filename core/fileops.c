@@ -29,7 +29,7 @@ static int create_missing(const struct rcfs_ctx *ctx, const struct rcfs_target *
 {
 	if (err != -ENOENT || !t->creatable)
 		return err;
-	return rcfs_backing_create(ctx, t->name);
+	return rcfs_backing_create_filtered(ctx, t->name, t->filter);
 }
 
 int rcfs_stat(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller, struct stat *st)

@@ -38,6 +38,7 @@ int rcfs_target_resolve(const struct rcfs_ctx *ctx, const struct rcfs_caller *ca
 		return ret;
 	t->dirfd = ctx->backing_fd;
 	t->creatable = 1;
+	t->filter = ctx->filter_loopback && key != ctx->own_net_ns;
 	if (ctx->names && rcfs_names_lookup(ctx->names, key, name, sizeof(name)) == 0) {
 		if (ctx->etc_fd >= 0 && etc_netns_file(ctx, name, t) == 0)
 			return 0;

@@ -12,6 +12,7 @@ struct rcfs_target {
 	int dirfd;                    /* the backing directory, or the /etc/netns directory */
 	char name[RCFS_TARGET_SIZE];  /* relative to dirfd */
 	int creatable;                /* a missing file may be created from the template */
+	int filter;                   /* ...through the loopback filter (another netns's file) */
 };
 
 /* Resolve the caller to its file: `DIR/NAME/<mount basename>` in the /etc/netns layout when

@@ -35,6 +35,12 @@ static const char usage[] =
 	"      --etc-netns[=DIR]      For a named namespace, serve DIR/NAME/<mountpoint's file name>\n"
 	"                             (DIR default /etc/netns) when it exists, as `ip netns exec`\n"
 	"                             would; otherwise the rules above. Implies --names.\n"
+	"      --filter-loopback      When copying DEFAULT-FILE for a network namespace other than the\n"
+	"                             daemon's own, drop nameserver lines on 127.0.0.0/8 or ::1,\n"
+	"                             which that namespace cannot reach.\n"
+	"      --fallback-nameserver ADDR\n"
+	"                             With --filter-loopback: add `nameserver ADDR` when no\n"
+	"                             nameserver remains (repeatable; IPv4 or IPv6).\n"
 	"      --access-check WHO     kernel (default): mount with default_permissions, the kernel\n"
 	"                             checks each caller against its own file's attributes;\n"
 	"                             daemon: the daemon checks at open and setattr on the file it\n"
@@ -45,7 +51,7 @@ static const char usage[] =
 	"the daemon's pid namespace, or already gone), EINVAL (malformed ns link) or EACCES (the\n"
 	"daemon may not read the caller's ns link) and is never served another namespace's file.\n";
 
-enum { OPT_LOG_LEVEL = 256, OPT_ACCESS_CHECK, OPT_NAMES, OPT_ETC_NETNS };
+enum { OPT_LOG_LEVEL = 256, OPT_ACCESS_CHECK, OPT_NAMES, OPT_ETC_NETNS, OPT_FILTER, OPT_FALLBACK };
 
 static const struct option longopts[] = {
 	{ "help", no_argument, NULL, 'h' },
@@ -60,6 +66,8 @@ static const struct option longopts[] = {
 	{ "key", required_argument, NULL, 'k' },
 	{ "names", optional_argument, NULL, OPT_NAMES },
 	{ "etc-netns", optional_argument, NULL, OPT_ETC_NETNS },
+	{ "filter-loopback", no_argument, NULL, OPT_FILTER },
+	{ "fallback-nameserver", required_argument, NULL, OPT_FALLBACK },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -92,8 +100,10 @@ enum rcfs_parse_result rcfs_options_parse(int argc, char **argv, struct rcfs_opt
 	memset(opts, 0, sizeof(*opts));
 	opts->log_level = RCFS_LOG_INFO;
 	opts->fuse_opts = calloc((size_t)argc + 1, sizeof(*opts->fuse_opts));
-	if (!opts->fuse_opts)
+	opts->fallbacks = calloc((size_t)argc + 1, sizeof(*opts->fallbacks));
+	if (!opts->fuse_opts || !opts->fallbacks)
 		return error(err, "%s", "out of memory");
+	opts->cfg.fallbacks = opts->fallbacks;
 
 	optind = 0; /* full reset, so the parser can run more than once (tests, fuzzing) */
 	opterr = 0;
@@ -119,6 +129,8 @@ enum rcfs_parse_result rcfs_options_parse(int argc, char **argv, struct rcfs_opt
 		case 'k': opts->cfg.key_kind = optarg; break;
 		case OPT_NAMES: opts->cfg.names_dir = optarg ? optarg : "/run/netns"; break;
 		case OPT_ETC_NETNS: opts->cfg.etc_netns_dir = optarg ? optarg : "/etc/netns"; break;
+		case OPT_FILTER: opts->cfg.filter_loopback = 1; break;
+		case OPT_FALLBACK: opts->fallbacks[opts->cfg.n_fallbacks++] = optarg; break;
 		case OPT_ACCESS_CHECK:
 			if (strcmp(optarg, "kernel") != 0 && strcmp(optarg, "daemon") != 0)
 				return error(err, "--access-check must be 'kernel' or 'daemon', not '%s'", optarg);
@@ -146,5 +158,7 @@ enum rcfs_parse_result rcfs_options_parse(int argc, char **argv, struct rcfs_opt
 void rcfs_options_free(struct rcfs_options *opts)
 {
 	free(opts->fuse_opts);
+	free(opts->fallbacks);
 	opts->fuse_opts = NULL;
+	opts->fallbacks = NULL;
 }

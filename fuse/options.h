@@ -12,6 +12,7 @@ struct rcfs_options {
 	const char *mountpoint;
 	const char **fuse_opts;   /* each -o argument as given (may hold comma lists) */
 	size_t n_fuse_opts;
+	const char **fallbacks;   /* each --fallback-nameserver, for cfg */
 	int log_level;            /* enum rcfs_log_level */
 };
 

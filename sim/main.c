@@ -27,9 +27,11 @@ static const char usage[] =
 	"  -k, --key KIND               net (default), mnt, uts, ipc, user, pid, cgroup, time,\n"
 	"                               uid or gid (the simulator's own credentials)\n"
 	"      --names[=DIR]            serve ip-netns names from DIR (default /run/netns)\n"
+	"      --filter-loopback        drop loopback nameservers from copies for other netns\n"
+	"      --fallback-nameserver ADDR  add it when no nameserver remains (repeatable)\n"
 	"  -h, --help                   show this help\n";
 
-static int parse_args(int argc, char **argv, struct rcfs_config *cfg)
+static int parse_args(int argc, char **argv, struct rcfs_config *cfg, const char **fallbacks)
 {
 	static const struct option longopts[] = {
 		{ "extension", required_argument, NULL, 'p' },
@@ -37,6 +39,8 @@ static int parse_args(int argc, char **argv, struct rcfs_config *cfg)
 		{ "procfs", required_argument, NULL, 'P' },
 		{ "key", required_argument, NULL, 'k' },
 		{ "names", optional_argument, NULL, 'N' },
+		{ "filter-loopback", no_argument, NULL, 'F' },
+		{ "fallback-nameserver", required_argument, NULL, 'A' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -49,6 +53,8 @@ static int parse_args(int argc, char **argv, struct rcfs_config *cfg)
 		case 'P': cfg->procfs = optarg; break;
 		case 'k': cfg->key_kind = optarg; break;
 		case 'N': cfg->names_dir = optarg ? optarg : "/run/netns"; break;
+		case 'F': cfg->filter_loopback = 1; break;
+		case 'A': fallbacks[cfg->n_fallbacks++] = optarg; break;
 		case 'h': fputs(usage, stdout); exit(0);
 		default: return -1; /* getopt already printed the one-line reason */
 		}
@@ -71,9 +77,15 @@ int main(int argc, char **argv)
 	ssize_t len;
 	int ret;
 
-	if (parse_args(argc, argv, &cfg))
+	const char **fallbacks = calloc((size_t)argc + 1, sizeof(*fallbacks));
+
+	cfg.fallbacks = fallbacks;
+	if (!fallbacks || parse_args(argc, argv, &cfg, fallbacks)) {
+		free(fallbacks);
 		return 2;
+	}
 	ret = rcfs_ctx_init(&ctx, &cfg, &err);
+	free(fallbacks); /* the context keeps copies */
 	if (ret) {
 		fprintf(stderr, "resolvconffs-sim: %s '%s': %s\n", err.what, err.arg,
 			err.why ? err.why : strerror(-ret));
