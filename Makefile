@@ -20,16 +20,18 @@ FUSE_LIBS   := $(shell pkg-config --libs fuse3 2>/dev/null)
 
 CORE_SRC := $(wildcard core/*.c)
 SIM_SRC  := $(wildcard sim/*.c)
+CTL_SRC  := $(wildcard ctl/*.c)
 FUSE_SRC := $(wildcard fuse/*.c)
 UNIT_SRC := $(wildcard tests/unit/*.c)
 
 CORE_OBJ := $(CORE_SRC:%.c=$(B)/%.o)
 SIM_OBJ  := $(SIM_SRC:%.c=$(B)/%.o)
+CTL_OBJ  := $(CTL_SRC:%.c=$(B)/%.o)
 FUSE_OBJ := $(FUSE_SRC:%.c=$(B)/%.o)
 UNIT_OBJ := $(UNIT_SRC:%.c=$(B)/%.o)
 
 LIB      := $(B)/libresolvconffs.a
-PROGS    := $(B)/resolvconffs-sim $(if $(FUSE_SRC),$(B)/resolvconffs)
+PROGS    := $(B)/resolvconffs-sim $(B)/resolvconffs-ctl $(if $(FUSE_SRC),$(B)/resolvconffs)
 
 .PHONY: all check unit valgrind pytest demo clean
 all: $(PROGS) $(B)/unit-tests
@@ -50,6 +52,9 @@ $(LIB): $(CORE_OBJ)
 	$(AR) rcs $@ $^
 
 $(B)/resolvconffs-sim: $(SIM_OBJ) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^
+
+$(B)/resolvconffs-ctl: $(CTL_OBJ) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^
 
 $(B)/resolvconffs: $(FUSE_OBJ) $(LIB)
@@ -75,7 +80,7 @@ clean:
 # Feature areas (install, bench, fuzz, ...) keep their rules in mk/*.mk.
 include $(wildcard mk/*.mk)
 
--include $(CORE_OBJ:.o=.d) $(SIM_OBJ:.o=.d) $(FUSE_OBJ:.o=.d) $(UNIT_OBJ:.o=.d)
+-include $(CORE_OBJ:.o=.d) $(SIM_OBJ:.o=.d) $(CTL_OBJ:.o=.d) $(FUSE_OBJ:.o=.d) $(UNIT_OBJ:.o=.d)
 
 demo: $(B)/resolvconffs
 	RCFS_BUILD=$(abspath $(B)) tests/demo.sh

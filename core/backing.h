@@ -7,6 +7,9 @@
 
 #include "context.h"
 
+/* A file moved aside because its namespace id was recycled: `<file>.stale-<old unique id>`. */
+#define RCFS_STALE_INFIX ".stale-"
+
 /* Enough for any name rcfs_backing_name produces: NAME_MAX plus the terminating NUL. */
 #define RCFS_NAME_SIZE (NAME_MAX + 1)
 

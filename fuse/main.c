@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "../core/inventory.h"
 #include "log.h"
 #include "ops.h"
 #include "options.h"
@@ -90,6 +91,39 @@ static void warn_writable(const struct rcfs_daemon *d, const struct rcfs_config 
 		rcfs_log(d->log_level, RCFS_LOG_WARNING,
 			 "default file '%s' is writable by group or others (mode %o)",
 			 cfg->template_path, (unsigned)(st.st_mode & 07777));
+}
+
+static void log_removal(void *arg, const struct rcfs_file *f, int result)
+{
+	const struct rcfs_daemon *d = arg;
+
+	if (result)
+		rcfs_log(d->log_level, RCFS_LOG_WARNING, "gc: cannot remove %s: %s", f->file,
+			 strerror(-result));
+	else
+		rcfs_log(d->log_level, RCFS_LOG_INFO, "gc: removed %s (its namespace is gone)", f->file);
+}
+
+/* --gc-on-start: ids are recycled, so a file left by a dead namespace would be served to an
+ * unrelated new one. */
+static int gc_on_start(struct rcfs_daemon *d)
+{
+	struct rcfs_inventory inv;
+	int ret;
+
+	if (d->ctx.key_source != RCFS_KEY_NS) {
+		fprintf(stderr, "resolvconffs: --gc-on-start needs a namespace key\n");
+		return -1;
+	}
+	ret = rcfs_inventory_scan(&d->ctx, d->ctx.names ? d->ctx.names->dir :
+				  strcmp(d->ctx.ns_kind, "net") ? NULL : "/run/netns", &inv);
+	if (ret) {
+		fprintf(stderr, "resolvconffs: --gc-on-start: %s\n", strerror(-ret));
+		return -1;
+	}
+	rcfs_inventory_gc(&d->ctx, &inv, 1, log_removal, d);
+	rcfs_inventory_free(&inv);
+	return 0;
 }
 
 static int build_fuse_args(struct fuse_args *args, const char *argv0, const struct rcfs_options *o)
@@ -241,7 +275,10 @@ int main(int argc, char **argv)
 	if (check_mountpoint(opts.mountpoint) || init_context(&daemon, &opts.cfg))
 		goto out_opts;
 	warn_writable(&daemon, &opts.cfg);
-	ret = serve(&daemon, &opts, argv[0]);
+	if (opts.gc_on_start && gc_on_start(&daemon))
+		ret = 2;
+	else
+		ret = serve(&daemon, &opts, argv[0]);
 	rcfs_ctx_fini(&daemon.ctx);
 out_opts:
 	rcfs_options_free(&opts);

@@ -41,6 +41,9 @@ static const char usage[] =
 	"      --fallback-nameserver ADDR\n"
 	"                             With --filter-loopback: add `nameserver ADDR` when no\n"
 	"                             nameserver remains (repeatable; IPv4 or IPv6).\n"
+	"      --gc-on-start          Before mounting, remove id-named backing files whose namespace\n"
+	"                             is dead (ids are recycled), logging each; as\n"
+	"                             `resolvconffs-ctl gc --delete`.\n"
 	"      --access-check WHO     kernel (default): mount with default_permissions, the kernel\n"
 	"                             checks each caller against its own file's attributes;\n"
 	"                             daemon: the daemon checks at open and setattr on the file it\n"
@@ -51,7 +54,8 @@ static const char usage[] =
 	"the daemon's pid namespace, or already gone), EINVAL (malformed ns link) or EACCES (the\n"
 	"daemon may not read the caller's ns link) and is never served another namespace's file.\n";
 
-enum { OPT_LOG_LEVEL = 256, OPT_ACCESS_CHECK, OPT_NAMES, OPT_ETC_NETNS, OPT_FILTER, OPT_FALLBACK };
+enum { OPT_LOG_LEVEL = 256, OPT_ACCESS_CHECK, OPT_NAMES, OPT_ETC_NETNS, OPT_FILTER, OPT_FALLBACK,
+       OPT_GC_ON_START };
 
 static const struct option longopts[] = {
 	{ "help", no_argument, NULL, 'h' },
@@ -68,6 +72,7 @@ static const struct option longopts[] = {
 	{ "etc-netns", optional_argument, NULL, OPT_ETC_NETNS },
 	{ "filter-loopback", no_argument, NULL, OPT_FILTER },
 	{ "fallback-nameserver", required_argument, NULL, OPT_FALLBACK },
+	{ "gc-on-start", no_argument, NULL, OPT_GC_ON_START },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -130,6 +135,7 @@ enum rcfs_parse_result rcfs_options_parse(int argc, char **argv, struct rcfs_opt
 		case OPT_NAMES: opts->cfg.names_dir = optarg ? optarg : "/run/netns"; break;
 		case OPT_ETC_NETNS: opts->cfg.etc_netns_dir = optarg ? optarg : "/etc/netns"; break;
 		case OPT_FILTER: opts->cfg.filter_loopback = 1; break;
+		case OPT_GC_ON_START: opts->gc_on_start = 1; break;
 		case OPT_FALLBACK: opts->fallbacks[opts->cfg.n_fallbacks++] = optarg; break;
 		case OPT_ACCESS_CHECK:
 			if (strcmp(optarg, "kernel") != 0 && strcmp(optarg, "daemon") != 0)

@@ -14,6 +14,7 @@ struct rcfs_options {
 	size_t n_fuse_opts;
 	const char **fallbacks;   /* each --fallback-nameserver, for cfg */
 	int log_level;            /* enum rcfs_log_level */
+	int gc_on_start;          /* remove id-named files of dead namespaces before mounting */
 };
 
 /* What rcfs_options_parse asks the caller to do next. */
