@@ -1,5 +1,6 @@
 #include "backing.h"
 #include "filter.h"
+#include "nsid.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -149,7 +150,7 @@ static int link_anonymous(const struct rcfs_ctx *ctx, int fd, const char *name)
 	return linkat(AT_FDCWD, path, ctx->backing_fd, name, AT_SYMLINK_FOLLOW) == 0 ? 0 : -errno;
 }
 
-static int create_anonymous(const struct rcfs_ctx *ctx, const char *name, int filter)
+static int create_anonymous(const struct rcfs_ctx *ctx, const char *name, int filter, uint64_t nsid)
 {
 	int fd, ret;
 
@@ -157,6 +158,8 @@ static int create_anonymous(const struct rcfs_ctx *ctx, const char *name, int fi
 	if (fd < 0)
 		return -errno;
 	ret = fill_from_template(ctx, fd, filter);
+	if (!ret && nsid)
+		rcfs_nsid_record(fd, nsid);
 	if (!ret)
 		ret = link_anonymous(ctx, fd, name);
 	close(fd);
@@ -164,7 +167,7 @@ static int create_anonymous(const struct rcfs_ctx *ctx, const char *name, int fi
 }
 
 /* For file systems without O_TMPFILE: a hidden temporary name, linked into place and removed. */
-static int create_named(const struct rcfs_ctx *ctx, const char *name, int filter)
+static int create_named(const struct rcfs_ctx *ctx, const char *name, int filter, uint64_t nsid)
 {
 	char tmp[RCFS_NAME_SIZE + 40];
 	unsigned long rnd = 0;
@@ -177,6 +180,8 @@ static int create_named(const struct rcfs_ctx *ctx, const char *name, int filter
 	if (fd < 0)
 		return -errno;
 	ret = fill_from_template(ctx, fd, filter);
+	if (!ret && nsid)
+		rcfs_nsid_record(fd, nsid);
 	close(fd);
 	if (!ret && linkat(ctx->backing_fd, tmp, ctx->backing_fd, name, 0) < 0)
 		ret = -errno;
@@ -186,18 +191,19 @@ static int create_named(const struct rcfs_ctx *ctx, const char *name, int filter
 
 int rcfs_backing_create(const struct rcfs_ctx *ctx, const char *name)
 {
-	return rcfs_backing_create_filtered(ctx, name, 0);
+	return rcfs_backing_create_filtered(ctx, name, 0, 0);
 }
 
-int rcfs_backing_create_filtered(const struct rcfs_ctx *ctx, const char *name, int filter)
+int rcfs_backing_create_filtered(const struct rcfs_ctx *ctx, const char *name, int filter,
+				 uint64_t nsid)
 {
 	int ret;
 
 	if (!ctx->template_path)
 		return -ENOENT;
-	ret = create_anonymous(ctx, name, filter);
+	ret = create_anonymous(ctx, name, filter, nsid);
 	if (ret == -EOPNOTSUPP || ret == -EISDIR)
-		ret = create_named(ctx, name, filter);
+		ret = create_named(ctx, name, filter, nsid);
 	/* linkat never replaces: EEXIST means a concurrent caller created the file first. */
 	return ret == -EEXIST ? 0 : ret;
 }

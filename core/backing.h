@@ -26,7 +26,9 @@ int rcfs_backing_name(const struct rcfs_ctx *ctx, uint64_t key, char *buf, size_
 int rcfs_backing_create(const struct rcfs_ctx *ctx, const char *name);
 
 /* As rcfs_backing_create; with filter set, the copy goes through rcfs_filter_loopback (the file
- * is for a network namespace other than the daemon's own, under --filter-loopback). */
-int rcfs_backing_create_filtered(const struct rcfs_ctx *ctx, const char *name, int filter);
+ * is for a network namespace other than the daemon's own, under --filter-loopback); a non-zero
+ * nsid is recorded on the file (see nsid.h) before it appears. */
+int rcfs_backing_create_filtered(const struct rcfs_ctx *ctx, const char *name, int filter,
+				 uint64_t nsid);
 
 #endif

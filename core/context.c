@@ -1,6 +1,7 @@
 #include "context.h"
 #include "filter.h"
 #include "nslink.h"
+#include "nsid.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -179,6 +180,26 @@ static int set_names(struct rcfs_ctx *ctx, const struct rcfs_config *cfg, struct
 	return 0;
 }
 
+/* Unique ids only matter for namespace keys; probe the kernel once. */
+static int set_nsid(struct rcfs_ctx *ctx, const struct rcfs_config *cfg, struct rcfs_init_error *err)
+{
+	int e;
+
+	if (cfg->no_nsid || ctx->key_source != RCFS_KEY_NS || !rcfs_nsid_supported())
+		return 0;
+	ctx->stale_lock = malloc(sizeof(*ctx->stale_lock));
+	if (!ctx->stale_lock)
+		return fail(err, "namespace ids", "", -ENOMEM);
+	e = pthread_mutex_init(ctx->stale_lock, NULL);
+	if (e) {
+		free(ctx->stale_lock);
+		ctx->stale_lock = NULL;
+		return fail(err, "namespace ids", "", -e);
+	}
+	ctx->nsid = 1;
+	return 0;
+}
+
 int rcfs_ctx_init(struct rcfs_ctx *ctx, const struct rcfs_config *cfg, struct rcfs_init_error *err)
 {
 	const char *procfs = cfg->procfs ? cfg->procfs : "/proc";
@@ -220,6 +241,8 @@ int rcfs_ctx_init(struct rcfs_ctx *ctx, const struct rcfs_config *cfg, struct rc
 	ret = set_names(ctx, cfg, err);
 	if (!ret)
 		ret = set_filter(ctx, cfg, err);
+	if (!ret)
+		ret = set_nsid(ctx, cfg, err);
 	if (ret)
 		goto out_names;
 	return 0;
@@ -242,6 +265,12 @@ void rcfs_ctx_fini(struct rcfs_ctx *ctx)
 		rcfs_names_fini(ctx->names);
 		free(ctx->names);
 		ctx->names = NULL;
+	}
+	if (ctx->stale_lock) {
+		pthread_mutex_destroy(ctx->stale_lock);
+		free(ctx->stale_lock);
+		ctx->stale_lock = NULL;
+		ctx->nsid = 0;
 	}
 	for (size_t i = 0; i < ctx->n_fallbacks; i++)
 		free(ctx->fallbacks[i]);

@@ -3,6 +3,7 @@
 #define RCFS_CONTEXT_H
 
 #include <limits.h>
+#include <pthread.h>
 #include <stdint.h>
 
 #include "names.h"
@@ -25,6 +26,7 @@ struct rcfs_config {
 	int filter_loopback;       /* drop loopback nameservers from templates for other netns */
 	const char *const *fallbacks; /* nameservers to add when none remains after filtering */
 	size_t n_fallbacks;
+	int no_nsid;               /* do not record or check NS_GET_ID ids even where supported */
 	void (*warn)(void *arg, const char *fmt, ...); /* warnings while serving; may be NULL */
 	void *warn_arg;
 };
@@ -57,6 +59,8 @@ struct rcfs_ctx {
 	char **fallbacks;             /* owned copies */
 	size_t n_fallbacks;
 	uint64_t own_net_ns;          /* the daemon's network namespace: its copies stay unfiltered */
+	int nsid;                     /* NS_GET_ID works: record and check unique namespace ids */
+	pthread_mutex_t *stale_lock;  /* serialises moving recycled-id files aside */
 	int etc_fd;                   /* the /etc/netns directory, or -1 */
 	char etc_base[NAME_MAX + 1];  /* file served from etc_fd/NAME/ */
 	void (*warn)(void *arg, const char *fmt, ...);

@@ -1,10 +1,13 @@
 #include "fileops.h"
 #include "access.h"
 #include "backing.h"
+#include "nsid.h"
 #include "target.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -27,9 +30,45 @@ int rcfs_caller_name(const struct rcfs_ctx *ctx, const struct rcfs_caller *calle
  * template is created (0: try again); anything else is returned as it is. */
 static int create_missing(const struct rcfs_ctx *ctx, const struct rcfs_target *t, int err)
 {
+	uint64_t nsid = 0;
+
 	if (err != -ENOENT || !t->creatable)
 		return err;
-	return rcfs_backing_create_filtered(ctx, t->name, t->filter);
+	if (ctx->nsid && t->recyclable && rcfs_nsid_of(ctx, &t->caller, &nsid))
+		nsid = 0;
+	return rcfs_backing_create_filtered(ctx, t->name, t->filter, nsid);
+}
+
+/* Move the file at t aside as `<name>.stale-<recorded id>`, if it still is the inode fd has
+ * open; a concurrent request of the same namespace may have done it already. */
+static void move_aside(const struct rcfs_ctx *ctx, const struct rcfs_target *t, int fd,
+		       uint64_t recorded, uint64_t current)
+{
+	char aside[RCFS_TARGET_SIZE + 32];
+	struct stat open_st, named_st;
+
+	snprintf(aside, sizeof(aside), "%s" RCFS_STALE_INFIX "%" PRIu64, t->name, recorded);
+	pthread_mutex_lock(ctx->stale_lock);
+	if (fstat(fd, &open_st) == 0 && fstatat(t->dirfd, t->name, &named_st, 0) == 0 &&
+	    open_st.st_ino == named_st.st_ino && open_st.st_dev == named_st.st_dev) {
+		if (renameat2(t->dirfd, t->name, t->dirfd, aside, RENAME_NOREPLACE) < 0)
+			unlinkat(t->dirfd, t->name, 0); /* an older copy with that id is kept */
+		if (ctx->warn)
+			ctx->warn(ctx->warn_arg, "namespace id in %s was reused (unique id %" PRIu64
+				  ", file made for %" PRIu64 "): moved it aside as %s",
+				  t->name, current, recorded, aside);
+	}
+	pthread_mutex_unlock(ctx->stale_lock);
+}
+
+/* Whether the id-named file open at fd was made for an earlier namespace with the same
+ * (recycled) id: its recorded unique id differs from the caller's. Files without a record,
+ * and callers whose unique id cannot be read, are served as they are. */
+static int is_stale(const struct rcfs_ctx *ctx, const struct rcfs_target *t, int fd,
+		    uint64_t *recorded, uint64_t *current)
+{
+	return rcfs_nsid_recorded(fd, recorded) == 0 &&
+	       rcfs_nsid_of(ctx, &t->caller, current) == 0 && *recorded != *current;
 }
 
 int rcfs_stat(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller, struct stat *st)
@@ -51,20 +90,38 @@ int rcfs_stat(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller, stru
 static int open_backing(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller, int flags)
 {
 	struct rcfs_target t;
-	int fd, ret;
+	uint64_t recorded, current;
+	int fd, ret, check, trunc;
 
 	ret = rcfs_target_resolve(ctx, caller, &t);
 	if (ret)
 		return ret;
-	flags = (flags & PASS_FLAGS) | O_CLOEXEC;
+	/* A recycled id is checked at open only, not at stat, and before O_TRUNC can empty the
+	 * file that is about to be kept aside for the admin. */
+	check = ctx->nsid && t.recyclable;
+	trunc = check && (flags & O_TRUNC) && (flags & O_ACCMODE) != O_RDONLY;
+	flags = (flags & PASS_FLAGS & ~(trunc ? O_TRUNC : 0)) | O_CLOEXEC;
 	fd = openat(t.dirfd, t.name, flags);
-	if (fd >= 0)
-		return fd;
-	ret = create_missing(ctx, &t, -errno);
-	if (ret)
+	if (fd >= 0 && check && is_stale(ctx, &t, fd, &recorded, &current)) {
+		move_aside(ctx, &t, fd, recorded, current);
+		close(fd);
+		fd = -1;
+		errno = ENOENT;
+	}
+	if (fd < 0) {
+		ret = create_missing(ctx, &t, -errno);
+		if (ret)
+			return ret;
+		fd = openat(t.dirfd, t.name, flags);
+		if (fd < 0)
+			return -errno;
+	}
+	if (trunc && ftruncate(fd, 0) < 0) {
+		ret = -errno;
+		close(fd);
 		return ret;
-	fd = openat(t.dirfd, t.name, flags);
-	return fd >= 0 ? fd : -errno;
+	}
+	return fd;
 }
 
 static int open_mask(int flags)

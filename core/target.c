@@ -39,10 +39,13 @@ int rcfs_target_resolve(const struct rcfs_ctx *ctx, const struct rcfs_caller *ca
 	t->dirfd = ctx->backing_fd;
 	t->creatable = 1;
 	t->filter = ctx->filter_loopback && key != ctx->own_net_ns;
+	t->recyclable = 0;
+	t->caller = *caller;
 	if (ctx->names && rcfs_names_lookup(ctx->names, key, name, sizeof(name)) == 0) {
 		if (ctx->etc_fd >= 0 && etc_netns_file(ctx, name, t) == 0)
 			return 0;
 		return with_extension(ctx, name, t->name, RCFS_NAME_SIZE);
 	}
+	t->recyclable = ctx->key_source == RCFS_KEY_NS;
 	return rcfs_backing_name(ctx, key, t->name, RCFS_NAME_SIZE);
 }

@@ -13,6 +13,8 @@ struct rcfs_target {
 	char name[RCFS_TARGET_SIZE];  /* relative to dirfd */
 	int creatable;                /* a missing file may be created from the template */
 	int filter;                   /* ...through the loopback filter (another netns's file) */
+	int recyclable;               /* named by a namespace id, which the kernel may reuse */
+	struct rcfs_caller caller;    /* whom it was resolved for */
 };
 
 /* Resolve the caller to its file: `DIR/NAME/<mount basename>` in the /etc/netns layout when

@@ -159,10 +159,11 @@ static void log_startup(const struct rcfs_daemon *d, const struct rcfs_options *
 		snprintf(names, sizeof(names), "; names: %s", ctx->names->dir);
 	rcfs_log(d->log_level, RCFS_LOG_INFO,
 		 "serving %s from %s/%s%s%s%s; default file: %s; procfs: %s; "
-		 "access check: %s; mount options: %s%s%s%s",
+		 "access check: %s; recycled-id check: %s; mount options: %s%s%s%s",
 		 o->mountpoint, o->cfg.backing_dir, key, ctx->ext[0] ? "." : "", ctx->ext, names,
 		 o->cfg.template_path ? o->cfg.template_path : "none (missing files give ENOENT)",
 		 o->cfg.procfs ? o->cfg.procfs : "/proc", o->cfg.check_access ? "daemon" : "kernel",
+		 ctx->nsid ? "on (NS_GET_ID)" : "off",
 		 BASE_MOUNT_OPTS, o->cfg.check_access ? "" : ",", access_opt(o), extra);
 }
 
