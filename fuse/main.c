@@ -11,6 +11,7 @@
 
 #include "../core/inventory.h"
 #include "log.h"
+#include "mountinfo.h"
 #include "ops.h"
 #include "options.h"
 
@@ -23,6 +24,30 @@ static const char KERNEL_CHECK_OPT[] = "default_permissions";
 static const char *access_opt(const struct rcfs_options *o)
 {
 	return o->cfg.check_access ? "" : KERNEL_CHECK_OPT;
+}
+
+/* An earlier resolvconffs mount on the same file: mounting again would stack a second daemon on
+ * it (live), or fail on ENOTCONN (stale). Refuse unless told to take it over. */
+static int check_earlier_mount(const char *path, int takeover)
+{
+	int state = rcfs_mount_state(path), ret;
+
+	if (state == RCFS_MOUNT_NONE || state < 0)
+		return 0; /* an unreadable table is not a reason to refuse */
+	if (!takeover) {
+		fprintf(stderr, "resolvconffs: mountpoint '%s' is already a resolvconffs mount (%s); %s\n",
+			path, state == RCFS_MOUNT_STALE ? "stale: its daemon is gone" : "live",
+			state == RCFS_MOUNT_STALE ? "run 'fusermount3 -u' on it or use --takeover" :
+			"stop that daemon first or use --takeover");
+		return -1;
+	}
+	ret = rcfs_mount_detach(path);
+	if (ret) {
+		fprintf(stderr, "resolvconffs: cannot detach the earlier mount on '%s': %s\n", path,
+			strerror(-ret));
+		return -1;
+	}
+	return 0;
 }
 
 static int check_mountpoint(const char *path)
@@ -273,7 +298,8 @@ int main(int argc, char **argv)
 	}
 	memset(&daemon, 0, sizeof(daemon));
 	daemon.log_level = opts.log_level;
-	if (check_mountpoint(opts.mountpoint) || init_context(&daemon, &opts.cfg))
+	if (check_earlier_mount(opts.mountpoint, opts.takeover) || check_mountpoint(opts.mountpoint) ||
+	    init_context(&daemon, &opts.cfg))
 		goto out_opts;
 	warn_writable(&daemon, &opts.cfg);
 	if (opts.gc_on_start && gc_on_start(&daemon))

@@ -49,6 +49,9 @@ static const char usage[] =
 	"                             the kernel has NS_GET_ID, an id-named file made for an earlier\n"
 	"                             namespace whose id was reused is moved aside as\n"
 	"                             FILE.stale-<unique id> and the caller gets a fresh template.\n"
+	"      --takeover             If mountpoint_file already carries a resolvconffs mount (a\n"
+	"                             live one, or a stale one left by a daemon that was killed),\n"
+	"                             detach it and mount in its place; without this, refuse.\n"
 	"      --access-check WHO     kernel (default): mount with default_permissions, the kernel\n"
 	"                             checks each caller against its own file's attributes;\n"
 	"                             daemon: the daemon checks at open and setattr on the file it\n"
@@ -60,7 +63,7 @@ static const char usage[] =
 	"daemon may not read the caller's ns link) and is never served another namespace's file.\n";
 
 enum { OPT_LOG_LEVEL = 256, OPT_ACCESS_CHECK, OPT_NAMES, OPT_ETC_NETNS, OPT_FILTER, OPT_FALLBACK,
-       OPT_GC_ON_START, OPT_NO_RECYCLE_CHECK };
+       OPT_GC_ON_START, OPT_NO_RECYCLE_CHECK, OPT_TAKEOVER };
 
 static const struct option longopts[] = {
 	{ "help", no_argument, NULL, 'h' },
@@ -79,6 +82,7 @@ static const struct option longopts[] = {
 	{ "fallback-nameserver", required_argument, NULL, OPT_FALLBACK },
 	{ "gc-on-start", no_argument, NULL, OPT_GC_ON_START },
 	{ "no-recycle-check", no_argument, NULL, OPT_NO_RECYCLE_CHECK },
+	{ "takeover", no_argument, NULL, OPT_TAKEOVER },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -143,6 +147,7 @@ enum rcfs_parse_result rcfs_options_parse(int argc, char **argv, struct rcfs_opt
 		case OPT_FILTER: opts->cfg.filter_loopback = 1; break;
 		case OPT_GC_ON_START: opts->gc_on_start = 1; break;
 		case OPT_NO_RECYCLE_CHECK: opts->cfg.no_nsid = 1; break;
+		case OPT_TAKEOVER: opts->takeover = 1; break;
 		case OPT_FALLBACK: opts->fallbacks[opts->cfg.n_fallbacks++] = optarg; break;
 		case OPT_ACCESS_CHECK:
 			if (strcmp(optarg, "kernel") != 0 && strcmp(optarg, "daemon") != 0)

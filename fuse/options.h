@@ -15,6 +15,7 @@ struct rcfs_options {
 	const char **fallbacks;   /* each --fallback-nameserver, for cfg */
 	int log_level;            /* enum rcfs_log_level */
 	int gc_on_start;          /* remove id-named files of dead namespaces before mounting */
+	int takeover;             /* detach an earlier resolvconffs mount on the mountpoint */
 };
 
 /* What rcfs_options_parse asks the caller to do next. */
