@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+#include <linux/magic.h>
 
 #include "../core/inventory.h"
 #include "log.h"
@@ -79,6 +82,29 @@ static void core_warning(void *arg, const char *fmt, ...)
 	rcfs_log(d->log_level, RCFS_LOG_WARNING, "%s", line);
 }
 
+/* The kernel numbers request pids in the daemon's pid namespace. A real procfs of another pid
+ * namespace (the host's /proc seen from a child pid namespace) numbers other processes: pid N
+ * there is an unrelated process, whose namespace would decide the caller's file. A fake tree
+ * (not a procfs) is the administrator's mapping and is taken as it is. */
+static int check_procfs_pid_ns(const struct rcfs_ctx *ctx, const char *procfs)
+{
+	char self[24];
+	struct statfs sfs;
+	ssize_t n;
+
+	if (fstatfs(ctx->procfs_fd, &sfs) < 0 || sfs.f_type != PROC_SUPER_MAGIC)
+		return 0;
+	n = readlinkat(ctx->procfs_fd, "self", self, sizeof(self) - 1);
+	if (n > 0) {
+		self[n] = '\0';
+		if (strtol(self, NULL, 10) == (long)getpid())
+			return 0;
+	}
+	fprintf(stderr, "resolvconffs: procfs '%s' belongs to another pid namespace than the "
+		"daemon's; give -P a procfs mounted from inside it\n", procfs ? procfs : "/proc");
+	return -1;
+}
+
 static int init_context(struct rcfs_daemon *d, struct rcfs_config *cfg)
 {
 	struct rcfs_init_error err = { 0 };
@@ -96,6 +122,10 @@ static int init_context(struct rcfs_daemon *d, struct rcfs_config *cfg)
 	if (ctx->key_source == RCFS_KEY_NS && rcfs_ctx_check_procfs(ctx)) {
 		fprintf(stderr, "resolvconffs: procfs '%s': no readable <pid>/ns/%s links\n",
 			cfg->procfs ? cfg->procfs : "/proc", ctx->ns_kind);
+		rcfs_ctx_fini(ctx);
+		return -1;
+	}
+	if (ctx->key_source == RCFS_KEY_NS && check_procfs_pid_ns(ctx, cfg->procfs)) {
 		rcfs_ctx_fini(ctx);
 		return -1;
 	}
@@ -261,7 +291,9 @@ static int serve(struct rcfs_daemon *d, const struct rcfs_options *o, const char
 	loop = fuse_loop_cfg_create();
 	if (!loop)
 		goto err_mount;
-	ret = fuse_session_loop_mt(se, loop) ? 1 : 0;
+	/* The loop returns 0, -errno, or the number of the signal that ended it (fuse_lowlevel.h);
+	 * SIGINT/SIGTERM/SIGHUP through fuse_set_signal_handlers are a clean shutdown. */
+	ret = fuse_session_loop_mt(se, loop) < 0 ? 1 : 0;
 	fuse_loop_cfg_destroy(loop);
 err_mount:
 	fuse_session_unmount(se);
