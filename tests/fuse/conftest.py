@@ -1,0 +1,133 @@
+"""Fixtures for the end-to-end FUSE suite: real mounts over temporary files, as root, with real
+network namespaces (tests/conftest.py provides build_dir and turns skips into failures under
+CI=true)."""
+import os
+import shutil
+import subprocess
+
+import pytest
+
+import fuseutil
+from fuseutil import Caller, Daemon, Netns
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Remember each phase's report on the item, so fixtures can tell whether the test failed."""
+    outcome = yield
+    report = outcome.get_result()
+    setattr(item, f"rep_{report.when}", report)
+
+
+def _test_failed(request):
+    rep = getattr(request.node, "rep_call", None)
+    return rep is not None and rep.failed
+
+
+def _require_root_env():
+    missing = []
+    if os.geteuid() != 0:
+        missing.append("root")
+    if not os.path.exists("/dev/fuse"):
+        missing.append("/dev/fuse")
+    for tool in ("fusermount3", "ip", "nsenter", "unshare", "setpriv", "umount"):
+        if not shutil.which(tool):
+            missing.append(tool)
+    return missing
+
+
+@pytest.fixture(scope="session")
+def root_env():
+    """Everything here runs as root with /dev/fuse and the namespace tools (a skip is a failure
+    under CI=true)."""
+    missing = _require_root_env()
+    if missing:
+        pytest.skip("the FUSE suite needs " + ", ".join(missing))
+
+
+@pytest.fixture(scope="session")
+def rcfs_bin(build_dir, root_env):
+    """A snapshot of build/resolvconffs, so that a `make` running meanwhile cannot swap or
+    half-write the binary under a running test. Reproducers name the build path."""
+    src = build_dir / "resolvconffs"
+    if not src.is_file():
+        pytest.fail(f"{src} is missing: run `make` first (or set RCFS_BUILD)")
+    bindir = os.path.join(fuseutil.base_dir(), "bin")
+    os.makedirs(bindir, exist_ok=True)
+    os.chmod(bindir, 0o755)
+    dst = os.path.join(bindir, "resolvconffs")
+
+    def snapshot():
+        shutil.copy2(src, dst + ".new")
+        os.replace(dst + ".new", dst)
+        r = subprocess.run([dst, "--version"], capture_output=True, timeout=fuseutil.TIMEOUT)
+        return r.returncode == 0 and r.stdout.startswith(b"resolvconffs ")
+    fuseutil.wait_for(snapshot, fuseutil.TIMEOUT, f"a working copy of {src}", interval=0.2)
+    yield dst
+    if fuseutil.KEPT:
+        print(f"\nresolvconffs FUSE tests: kept {fuseutil.base_dir()} (failed tests' trees)")
+    else:
+        shutil.rmtree(fuseutil.base_dir(), ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def repro_bin(build_dir):
+    return str(build_dir / "resolvconffs")
+
+
+@pytest.fixture
+def mount(request, rcfs_bin, repro_bin):
+    """mount(**kw) starts resolvconffs over a fresh temporary file (see fuseutil.Daemon for the
+    keywords) and waits for the mount. Use it as a context manager (`with mount(...) as m:`) to
+    get the teardown checks inside the test; any daemon not torn down by the test is torn down
+    here, and its problems fail the test."""
+    started = []
+
+    def start(wait=True, **kw):
+        d = Daemon(rcfs_bin, repro_binary=repro_bin, **kw)
+        started.append(d)
+        d.start()
+        if wait:
+            d.wait_mounted()
+        return d
+
+    yield start
+    problems = []
+    failed = _test_failed(request)
+    for d in reversed(started):
+        problems += d.teardown(keep=failed)
+    if problems:
+        pytest.fail("\n".join(problems))
+
+
+@pytest.fixture
+def netns(root_env):
+    """netns() creates a network namespace rcfs-test-<random>; all are deleted at teardown."""
+    made = []
+
+    def make(lo_up=False):
+        ns = Netns()
+        made.append(ns)
+        if lo_up:
+            ns.lo_up()
+        return ns
+
+    yield make
+    for ns in made:
+        ns.delete()
+
+
+@pytest.fixture
+def caller(root_env):
+    """caller(prefix=(), name=...) starts a long-lived caller process; all are ended at
+    teardown (by closing their stdin, then by pid)."""
+    started = []
+
+    def start(prefix=(), name="caller", **kw):
+        c = Caller(prefix, name=name, **kw)
+        started.append(c)
+        return c
+
+    yield start
+    for c in started:
+        c.kill()
