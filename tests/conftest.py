@@ -3,6 +3,11 @@
 In CI (CI=true) a skipped test is a failure: the FUSE and namespace tests exist to run on a real
 kernel, and a silent skip would let a broken environment pass. A test that may legitimately skip
 in CI marks itself with @pytest.mark.ci_may_skip and says why.
+
+Tests that genuinely need real root (named namespaces under /run/netns, a caller of a different
+real uid, installing packages) mark themselves @pytest.mark.needs_real_root("why"): run by an
+ordinary user — also as "root" inside a user namespace it owns — they skip with that reason,
+and that skip is allowed in CI.
 """
 import os
 import pathlib
@@ -12,15 +17,36 @@ import pytest
 BUILD = pathlib.Path(os.environ.get("RCFS_BUILD", pathlib.Path(__file__).resolve().parent.parent / "build"))
 
 
+def is_real_root():
+    """Root of the initial user namespace (not just uid 0 inside a user namespace)."""
+    if os.geteuid() != 0:
+        return False
+    try:
+        with open("/proc/self/uid_map") as f:
+            return f.read().split() == ["0", "0", "4294967295"]
+    except OSError:
+        return False
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "ci_may_skip(reason): a skip that is allowed under CI=true")
+    config.addinivalue_line("markers", "needs_real_root(reason): skipped, with the reason, unless "
+                            "run by real root")
+
+
+def pytest_runtest_setup(item):
+    marker = item.get_closest_marker("needs_real_root")
+    if marker and not is_real_root():
+        reason = marker.args[0] if marker.args else "needs real root"
+        pytest.skip(f"needs real root: {reason}")
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
     outcome = yield
     report = outcome.get_result()
-    if os.environ.get("CI") == "true" and report.skipped and not item.get_closest_marker("ci_may_skip"):
+    allowed = item.get_closest_marker("ci_may_skip") or item.get_closest_marker("needs_real_root")
+    if os.environ.get("CI") == "true" and report.skipped and not allowed:
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         report.outcome = "failed"
         report.longrepr = f"skipped under CI=true, which is a failure: {reason}"
