@@ -254,21 +254,14 @@ int rcfs_setattr(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller, i
 
 ssize_t rcfs_pread(int fd, void *buf, size_t size, off_t off)
 {
-	size_t done = 0;
+	ssize_t n;
 
-	while (done < size) {
-		ssize_t n = pread(fd, (char *)buf + done, size - done, off + (off_t)done);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return done ? (ssize_t)done : -errno;
-		}
-		if (n == 0)
-			break;
-		done += (size_t)n;
-	}
-	return (ssize_t)done;
+	/* One pread: on a regular file a short count already means end of file, and a second
+	 * call to learn that costs a syscall per read. */
+	do
+		n = pread(fd, buf, size, off);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : n;
 }
 
 ssize_t rcfs_pwrite(int fd, const void *buf, size_t size, off_t off)

@@ -49,7 +49,8 @@ struct rcfs_setattr {
 int rcfs_setattr(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller, int fd,
 		 const struct rcfs_setattr *sa, struct stat *st);
 
-/* Read up to size bytes at off; returns the count (short only at end of file) or -errno. */
+/* Read up to size bytes at off with one pread (retried on EINTR); returns the count (on a
+ * regular file short only at end of file) or -errno. */
 ssize_t rcfs_pread(int fd, void *buf, size_t size, off_t off);
 
 /* Write size bytes at off (at the end of the file when fd was opened with O_APPEND, whatever

@@ -65,7 +65,8 @@ static void rcfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *
 
 	(void)ino;
 	count(req, RCFS_OP_GETATTR);
-	/* With a handle (fstat) the answer is the file that handle has open. */
+	/* A handle comes only where the kernel passes one (FUSE_GETATTR_FH): fstat(2) arrives
+	 * without it and is answered, like stat, for the caller's current namespace. */
 	ret = fi ? rcfs_fstat((int)fi->fh, &st) : rcfs_stat(&d->ctx, &c, &st);
 	if (ret) {
 		reply_err(req, "getattr", ret);
