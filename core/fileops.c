@@ -20,10 +20,14 @@ int rcfs_caller_name(const struct rcfs_ctx *ctx, const struct rcfs_caller *calle
 {
 	struct rcfs_target t;
 	int ret = rcfs_target_resolve(ctx, caller, &t);
+	size_t len = ret ? 0 : strlen(t.name);
 
-	if (!ret)
-		memcpy(buf, t.name, RCFS_NAME_SIZE);
-	return ret;
+	if (ret)
+		return ret;
+	if (len >= RCFS_NAME_SIZE) /* a NAME/file path in the /etc/netns layout */
+		return -ENAMETOOLONG;
+	memcpy(buf, t.name, len + 1);
+	return 0;
 }
 
 /* After an operation on the target failed with err: a missing file that may be created from the

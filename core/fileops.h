@@ -8,7 +8,8 @@
 #include "context.h"
 #include "key.h"
 
-/* Resolve the caller and write its backing file's name into buf (RCFS_NAME_SIZE bytes). */
+/* Resolve the caller and write the name of the file it is served (relative to the backing or
+ * the /etc/netns directory) into buf (RCFS_NAME_SIZE bytes). */
 int rcfs_caller_name(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller, char *buf);
 
 /* Stat the caller's backing file (following symlinks), creating it from the template if missing. */
