@@ -206,17 +206,19 @@ int rcfs_setattr_check(const struct rcfs_ctx *ctx, const struct rcfs_caller *cal
 	}
 	if ((sa->valid & RCFS_SET_MODE) && !owner_or_cap(ctx, caller, st, CAP_FOWNER, &cr))
 		return -EPERM;
-	if ((sa->valid & RCFS_SET_UID) && sa->uid != st->st_uid) {
+	/* As the kernel's chown_ok/chgrp_ok: even a no-op change needs the owner (or CAP_CHOWN). */
+	if ((sa->valid & RCFS_SET_UID) && !(caller->uid == st->st_uid && sa->uid == st->st_uid)) {
 		read_creds(ctx, caller->pid, &cr);
 		if (!has_cap(&cr, CAP_CHOWN))
 			return -EPERM;
 	}
-	if ((sa->valid & RCFS_SET_GID) && sa->gid != st->st_gid) {
+	if (sa->valid & RCFS_SET_GID) {
 		cr.want = sa->gid;
 		cr.in_group = 0;
 		read_creds(ctx, caller->pid, &cr);
 		if (!has_cap(&cr, CAP_CHOWN) &&
-		    !(caller->uid == st->st_uid && (caller->gid == sa->gid || cr.in_group)))
+		    !(caller->uid == st->st_uid &&
+		      (sa->gid == st->st_gid || caller->gid == sa->gid || cr.in_group)))
 			return -EPERM;
 	}
 	if (sa->valid & (RCFS_SET_ATIME | RCFS_SET_MTIME)) {

@@ -7,7 +7,8 @@
 
 #include "context.h"
 
-/* A file moved aside because its namespace id was recycled: `<file>.stale-<old unique id>`. */
+/* A file moved aside because its namespace id was recycled: `<file>.stale-<old unique id>`, or
+ * `<file>.stale-<old unique id>-<new unique id>` when the first name is taken. */
 #define RCFS_STALE_INFIX ".stale-"
 
 /* Enough for any name rcfs_backing_name produces: NAME_MAX plus the terminating NUL. */

@@ -8,8 +8,9 @@
 
 #include "names.h"
 
-/* The longest extension that still leaves room for a 20-digit id and the dot in NAME_MAX. */
-#define RCFS_EXT_MAX (NAME_MAX - 21)
+/* The longest extension that leaves room in NAME_MAX for a 20-digit id and the dot, and for
+ * the `.stale-<id>-<id>` suffix of a file moved aside (see backing.h). */
+#define RCFS_EXT_MAX (NAME_MAX - 21 - 48)
 
 /* What the frontends hand to rcfs_ctx_init; strings are only read during the call. */
 struct rcfs_config {

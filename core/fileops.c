@@ -43,26 +43,56 @@ static int create_missing(const struct rcfs_ctx *ctx, const struct rcfs_target *
 	return rcfs_backing_create_filtered(ctx, t->name, t->filter, nsid);
 }
 
-/* Move the file at t aside as `<name>.stale-<recorded id>`, if it still is the inode fd has
- * open; a concurrent request of the same namespace may have done it already. */
-static void move_aside(const struct rcfs_ctx *ctx, const struct rcfs_target *t, int fd,
-		       uint64_t recorded, uint64_t current)
+/* Move the file at t aside as `<name>.stale-<recorded id>` (or `...-<current id>` if that is
+ * taken), if it still is the inode fd has open: a concurrent request of the same namespace may
+ * have done it already. Returns 0 when t is free for a fresh copy, or -errno: the file is then
+ * neither served nor destroyed. */
+static int move_aside(const struct rcfs_ctx *ctx, const struct rcfs_target *t, int fd,
+		      uint64_t recorded, uint64_t current)
 {
-	char aside[RCFS_TARGET_SIZE + 32];
+	char aside[RCFS_TARGET_SIZE + 48];
 	struct stat open_st, named_st;
+	int ret = 0;
 
-	snprintf(aside, sizeof(aside), "%s" RCFS_STALE_INFIX "%" PRIu64, t->name, recorded);
 	pthread_mutex_lock(ctx->stale_lock);
 	if (fstat(fd, &open_st) == 0 && fstatat(t->dirfd, t->name, &named_st, 0) == 0 &&
 	    open_st.st_ino == named_st.st_ino && open_st.st_dev == named_st.st_dev) {
-		if (renameat2(t->dirfd, t->name, t->dirfd, aside, RENAME_NOREPLACE) < 0)
-			unlinkat(t->dirfd, t->name, 0); /* an older copy with that id is kept */
-		if (ctx->warn)
+		snprintf(aside, sizeof(aside), "%s" RCFS_STALE_INFIX "%" PRIu64, t->name, recorded);
+		ret = renameat2(t->dirfd, t->name, t->dirfd, aside, RENAME_NOREPLACE) ? -errno : 0;
+		if (ret == -EEXIST) {
+			snprintf(aside, sizeof(aside), "%s" RCFS_STALE_INFIX "%" PRIu64 "-%" PRIu64,
+				 t->name, recorded, current);
+			ret = renameat2(t->dirfd, t->name, t->dirfd, aside, RENAME_NOREPLACE) ? -errno : 0;
+		}
+		if (ctx->warn && !ret)
 			ctx->warn(ctx->warn_arg, "namespace id in %s was reused (unique id %" PRIu64
 				  ", file made for %" PRIu64 "): moved it aside as %s",
 				  t->name, current, recorded, aside);
+		else if (ctx->warn)
+			ctx->warn(ctx->warn_arg, "namespace id in %s was reused (unique id %" PRIu64
+				  ", file made for %" PRIu64 "), but it cannot be moved aside: %s",
+				  t->name, current, recorded, strerror(-ret));
 	}
 	pthread_mutex_unlock(ctx->stale_lock);
+	return ret;
+}
+
+/* Empty the file open at fd, which may be open read-only (Linux truncates on O_RDONLY|O_TRUNC
+ * too): then through a writable reopening of the same inode. */
+static int truncate_open(int fd, int flags)
+{
+	char path[40];
+	int wfd, ret;
+
+	if ((flags & O_ACCMODE) != O_RDONLY)
+		return ftruncate(fd, 0) == 0 ? 0 : -errno;
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	wfd = open(path, O_WRONLY | O_CLOEXEC);
+	if (wfd < 0)
+		return -errno;
+	ret = ftruncate(wfd, 0) == 0 ? 0 : -errno;
+	close(wfd);
+	return ret;
 }
 
 /* Whether the id-named file open at fd was made for an earlier namespace with the same
@@ -103,12 +133,14 @@ static int open_backing(const struct rcfs_ctx *ctx, const struct rcfs_caller *ca
 	/* A recycled id is checked at open only, not at stat, and before O_TRUNC can empty the
 	 * file that is about to be kept aside for the admin. */
 	check = ctx->nsid && t.recyclable;
-	trunc = check && (flags & O_TRUNC) && (flags & O_ACCMODE) != O_RDONLY;
+	trunc = check && (flags & O_TRUNC);
 	flags = (flags & PASS_FLAGS & ~(trunc ? O_TRUNC : 0)) | O_CLOEXEC;
 	fd = openat(t.dirfd, t.name, flags);
 	if (fd >= 0 && check && is_stale(ctx, &t, fd, &recorded, &current)) {
-		move_aside(ctx, &t, fd, recorded, current);
+		ret = move_aside(ctx, &t, fd, recorded, current);
 		close(fd);
+		if (ret)
+			return ret;
 		fd = -1;
 		errno = ENOENT;
 	}
@@ -120,8 +152,8 @@ static int open_backing(const struct rcfs_ctx *ctx, const struct rcfs_caller *ca
 		if (fd < 0)
 			return -errno;
 	}
-	if (trunc && ftruncate(fd, 0) < 0) {
-		ret = -errno;
+	ret = trunc ? truncate_open(fd, flags) : 0;
+	if (ret) {
 		close(fd);
 		return ret;
 	}
@@ -150,7 +182,7 @@ static int open_checked(const struct rcfs_ctx *ctx, const struct rcfs_caller *ca
 	if (!ret)
 		ret = rcfs_access_check(ctx, caller, &st, open_mask(flags));
 	if (!ret && (flags & O_TRUNC))
-		ret = rcfs_ftruncate(fd, 0);
+		ret = truncate_open(fd, flags);
 	if (ret) {
 		close(fd);
 		return ret;

@@ -40,6 +40,7 @@ static int is_loopback(const char *tok, size_t len)
 	static const unsigned char v6lo[16] = { [15] = 1 };
 	unsigned char bin[16];
 	char addr[ADDR_MAX];
+	struct in_addr v4;
 	const char *zone = memchr(tok, '%', len);
 
 	if (zone)
@@ -48,8 +49,10 @@ static int is_loopback(const char *tok, size_t len)
 		return 0;
 	memcpy(addr, tok, len);
 	addr[len] = '\0';
-	if (inet_pton(AF_INET, addr, bin) == 1)
-		return bin[0] == 127;
+	/* glibc reads nameserver addresses with inet_aton, which also takes 127.1, 2130706433
+	 * and 0x7f000001: every form it would connect to counts. */
+	if (inet_aton(addr, &v4))
+		return ntohl(v4.s_addr) >> 24 == 127;
 	if (inet_pton(AF_INET6, addr, bin) != 1)
 		return 0;
 	return !memcmp(bin, v6lo, 16) || (!memcmp(bin, v4mapped, 12) && bin[12] == 127);
@@ -128,7 +131,9 @@ long rcfs_filter_loopback(const char *in, size_t len, char *outbuf, size_t cap,
 				pos = end;
 				continue;
 			}
-			kept++;
+			/* glibc ignores an indented keyword: only a nameserver line it reads counts as
+			 * one that remains (an indented loopback line is still dropped). */
+			kept += !is_blank(in[pos]);
 		}
 		put(&o, in + pos, llen);
 		pos = end;

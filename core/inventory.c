@@ -170,7 +170,7 @@ static int scan_names(const char *dir, struct rcfs_inventory *inv, size_t *cap)
 	while ((de = readdir(d))) {
 		struct rcfs_live_ns *ns;
 
-		if (!rcfs_names_safe(de->d_name) ||
+		if (!rcfs_names_usable(de->d_name) ||
 		    (size_t)snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >= sizeof(path) ||
 		    stat(path, &st) < 0 || st.st_dev != nsfs.st_dev)
 			continue;

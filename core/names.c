@@ -44,6 +44,11 @@ int rcfs_names_safe(const char *name)
 	return 1;
 }
 
+int rcfs_names_usable(const char *name)
+{
+	return rcfs_names_safe(name) && strspn(name, "0123456789") != strlen(name);
+}
+
 /* Growable buffer for the scan: pairs of (inode, name) before they are hashed. */
 struct scan {
 	struct entry *entries;
@@ -128,8 +133,7 @@ static int scan_dir(struct rcfs_names *n, struct rcfs_names_table **out, int *pe
 	while (!ret && (de = readdir(d))) {
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
-		/* An all-digit name could stand for another namespace's id-named file. */
-		if (!rcfs_names_safe(de->d_name) || strspn(de->d_name, "0123456789") == strlen(de->d_name)) {
+		if (!rcfs_names_usable(de->d_name)) {
 			if (n->warn)
 				n->warn(n->warn_arg, n->dir, de->d_name);
 			continue;

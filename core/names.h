@@ -40,4 +40,8 @@ int rcfs_names_lookup(struct rcfs_names *n, uint64_t ino, char *buf, size_t size
 /* Whether name is usable as a file name: not empty, no leading dot, no '/', no control bytes. */
 int rcfs_names_safe(const char *name);
 
+/* Whether an ip-netns name is served by name: safe, and not all digits (which would stand for
+ * another namespace's id-named file). */
+int rcfs_names_usable(const char *name);
+
 #endif

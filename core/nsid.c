@@ -62,7 +62,7 @@ int rcfs_nsid_recorded(int fd, uint64_t *id)
 	uint64_t v = 0;
 
 	if (len < 0)
-		return errno == ENOTSUP ? -ENODATA : -errno;
+		return errno == ENOTSUP || errno == ERANGE ? -ENODATA : -errno; /* ERANGE: not ours */
 	if (len == 0)
 		return -ENODATA;
 	for (ssize_t i = 0; i < len; i++) {
