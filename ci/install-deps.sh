@@ -10,6 +10,9 @@ packages=(
 	python3 python3-pytest                # integration tests (run with /usr/bin/python3)
 	iproute2 util-linux procps            # ip netns, unshare/nsenter/setpriv, pkill-free process checks
 	dnsmasq-base libc-bin                 # the real-resolver test: dnsmasq and getent
+	mandoc groff-base man-db              # man page lint and rendering
+	debhelper dpkg-dev fakeroot lintian   # the Debian package and its test
+	systemd                               # systemd-analyze verify for the unit
 )
 
 if [ "$(id -u)" -ne 0 ]; then
