@@ -66,7 +66,10 @@ static void scan_byte(struct scanner *s, struct creds *cr, char ch)
 		break;
 	case GROUPS:
 		if (ch >= '0' && ch <= '9') {
-			s->num = s->num * 10 + (uint64_t)(ch - '0');
+			/* gids are 32-bit: past that the number only has to stay no gid, not wrap
+			 * (18446744073709552616 = 2^64 + 1000 must not read as 1000). */
+			if (s->num <= UINT32_MAX)
+				s->num = s->num * 10 + (uint64_t)(ch - '0');
 			s->digits++;
 		} else {
 			end_group(s, cr);

@@ -105,6 +105,16 @@ static int is_stale(const struct rcfs_ctx *ctx, const struct rcfs_target *t, int
 	       rcfs_nsid_of(ctx, &t->caller, current) == 0 && *recorded != *current;
 }
 
+/* Only a regular file is served. The mount's root is one inode of type "regular file": if
+ * getattr ever reported another type for one caller, the kernel would mark the inode bad and
+ * fail every caller's requests with EIO. */
+static int regular_only(const struct stat *st)
+{
+	if (S_ISREG(st->st_mode))
+		return 0;
+	return S_ISDIR(st->st_mode) ? -EISDIR : -ENXIO;
+}
+
 int rcfs_stat(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller, struct stat *st)
 {
 	struct rcfs_target t;
@@ -114,11 +124,11 @@ int rcfs_stat(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller, stru
 	if (ret)
 		return ret;
 	if (fstatat(t.dirfd, t.name, st, 0) == 0)
-		return 0;
+		return regular_only(st);
 	ret = create_missing(ctx, &t, -errno);
 	if (ret)
 		return ret;
-	return fstatat(t.dirfd, t.name, st, 0) == 0 ? 0 : -errno;
+	return fstatat(t.dirfd, t.name, st, 0) == 0 ? regular_only(st) : -errno;
 }
 
 static int open_backing(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller, int flags)
@@ -134,7 +144,9 @@ static int open_backing(const struct rcfs_ctx *ctx, const struct rcfs_caller *ca
 	 * file that is about to be kept aside for the admin. */
 	check = ctx->nsid && t.recyclable;
 	trunc = check && (flags & O_TRUNC);
-	flags = (flags & PASS_FLAGS & ~(trunc ? O_TRUNC : 0)) | O_CLOEXEC;
+	/* O_NONBLOCK changes nothing for a regular file, and keeps a FIFO put in its place from
+	 * hanging the request thread. */
+	flags = (flags & PASS_FLAGS & ~(trunc ? O_TRUNC : 0)) | O_CLOEXEC | O_NONBLOCK;
 	fd = openat(t.dirfd, t.name, flags);
 	if (fd >= 0 && check && is_stale(ctx, &t, fd, &recorded, &current)) {
 		ret = move_aside(ctx, &t, fd, recorded, current);
@@ -270,7 +282,7 @@ static int apply_by_name(const struct rcfs_ctx *ctx, const struct rcfs_caller *c
 		return -errno;
 	if ((sa->valid & CHANGES_TIMES) && utimensat(dfd, name, ts, 0) < 0)
 		return -errno;
-	return fstatat(dfd, name, st, 0) == 0 ? 0 : -errno;
+	return fstatat(dfd, name, st, 0) == 0 ? regular_only(st) : -errno;
 }
 
 int rcfs_setattr(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller, int fd,
@@ -319,7 +331,7 @@ ssize_t rcfs_pwrite(int fd, const void *buf, size_t size, off_t off)
 
 int rcfs_fstat(int fd, struct stat *st)
 {
-	return fstat(fd, st) == 0 ? 0 : -errno;
+	return fstat(fd, st) == 0 ? regular_only(st) : -errno;
 }
 
 int rcfs_ftruncate(int fd, off_t size)

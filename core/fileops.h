@@ -12,7 +12,8 @@
  * the /etc/netns directory) into buf (RCFS_NAME_SIZE bytes). */
 int rcfs_caller_name(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller, char *buf);
 
-/* Stat the caller's backing file (following symlinks), creating it from the template if missing. */
+/* Stat the caller's backing file (following symlinks), creating it from the template if missing.
+ * A file that is not regular gives -EISDIR (a directory) or -ENXIO (anything else). */
 int rcfs_stat(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller, struct stat *st);
 
 /* Open the caller's backing file with the caller's open flags (access mode, O_APPEND, O_TRUNC,
@@ -58,7 +59,7 @@ ssize_t rcfs_pread(int fd, void *buf, size_t size, off_t off);
  * off says); returns the count or -errno. */
 ssize_t rcfs_pwrite(int fd, const void *buf, size_t size, off_t off);
 
-/* Stat an open backing file. */
+/* Stat an open backing file; as rcfs_stat, a file that is not regular is an error. */
 int rcfs_fstat(int fd, struct stat *st);
 
 /* Truncate an open backing file to size. */

@@ -117,7 +117,8 @@ static struct rcfs_names_table *scan_to_table(struct scan *s)
 
 /* Read dir into a new table. Entries that are not namespace bind mounts yet (ip netns add
  * creates the file, then mounts on it) set *pending so the next miss looks again. */
-static int scan_dir(struct rcfs_names *n, struct rcfs_names_table **out, int *pending)
+static int scan_dir(struct rcfs_names *n, struct rcfs_names_table **out, int *pending,
+		    struct scan *p, int quiet)
 {
 	struct scan s = { 0 };
 	struct dirent *de;
@@ -134,7 +135,7 @@ static int scan_dir(struct rcfs_names *n, struct rcfs_names_table **out, int *pe
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
 			continue;
 		if (!rcfs_names_usable(de->d_name)) {
-			if (n->warn)
+			if (n->warn && !quiet)
 				n->warn(n->warn_arg, n->dir, de->d_name);
 			continue;
 		}
@@ -142,6 +143,7 @@ static int scan_dir(struct rcfs_names *n, struct rcfs_names_table **out, int *pe
 			continue;
 		if (stat(path, &st) < 0 || st.st_dev != n->nsfs_dev) {
 			*pending = 1;
+			ret = scan_add(p, 0, de->d_name);
 			continue;
 		}
 		ret = scan_add(&s, (uint64_t)st.st_ino, de->d_name);
@@ -188,6 +190,7 @@ void rcfs_names_fini(struct rcfs_names *n)
 	table_free(n->table);
 	pthread_rwlock_destroy(&n->lock);
 	free(n->dir);
+	free(n->pending_names);
 	n->dir = NULL;
 }
 
@@ -219,18 +222,40 @@ static int same_time(const struct timespec *a, const struct timespec *b)
 static void refresh(struct rcfs_names *n, const struct timespec *now, int missed)
 {
 	struct rcfs_names_table *t = NULL, *old;
-	int pending, stale;
+	struct scan p = { 0 };
+	int pending, stale, quiet;
 
 	pthread_rwlock_wrlock(&n->lock);
-	stale = !same_time(&n->mtime, now) || (missed && n->pending);
-	if (stale && scan_dir(n, &t, &pending) == 0) {
+	quiet = same_time(&n->mtime, now); /* a pending entry's rescan: warnings were given */
+	stale = !quiet || (missed && n->pending);
+	if (stale && scan_dir(n, &t, &pending, &p, quiet) == 0) {
 		old = n->table;
 		n->table = t;
 		n->mtime = *now;
 		n->pending = pending;
+		free(n->pending_names);
+		n->pending_names = p.arena;
+		n->pending_len = p.used;
+		p.arena = NULL;
 		table_free(old);
 	}
+	free(p.entries);
+	free(p.arena);
 	pthread_rwlock_unlock(&n->lock);
+}
+
+/* Whether an entry that was no namespace at the last scan is one now (ip netns add creates the
+ * file, then mounts on it: the directory does not change again). Called with the read lock. */
+static int pending_ready(const struct rcfs_names *n)
+{
+	char path[PATH_MAX];
+	struct stat st;
+
+	for (size_t off = 0; off < n->pending_len; off += strlen(n->pending_names + off) + 1)
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", n->dir, n->pending_names + off) <
+		    sizeof(path) && stat(path, &st) == 0 && st.st_dev == n->nsfs_dev)
+			return 1;
+	return 0;
 }
 
 int rcfs_names_lookup(struct rcfs_names *n, uint64_t ino, char *buf, size_t size)
@@ -244,9 +269,9 @@ int rcfs_names_lookup(struct rcfs_names *n, uint64_t ino, char *buf, size_t size
 	pthread_rwlock_rdlock(&n->lock);
 	changed = !same_time(&n->mtime, &now);
 	ret = changed ? -ENOENT : find(n->table, ino, buf, size);
-	pending = n->pending;
+	pending = n->pending && ret == -ENOENT && !changed && pending_ready(n);
 	pthread_rwlock_unlock(&n->lock);
-	if (!changed && !(ret == -ENOENT && pending))
+	if (!changed && !pending)
 		return ret;
 
 	refresh(n, &now, ret == -ENOENT);

@@ -23,6 +23,8 @@ struct rcfs_names {
 	struct rcfs_names_table *table; /* current map, replaced whole on refresh */
 	struct timespec mtime;          /* dir's mtime when table was built */
 	int pending;                    /* an entry was not a namespace yet: look again on a miss */
+	char *pending_names;            /* those entries, NUL-separated, pending_len bytes */
+	size_t pending_len;
 	rcfs_names_warn_fn *warn;
 	void *warn_arg;
 };

@@ -44,7 +44,9 @@ int rcfs_target_resolve(const struct rcfs_ctx *ctx, const struct rcfs_caller *ca
 	if (ctx->names && rcfs_names_lookup(ctx->names, key, name, sizeof(name)) == 0) {
 		if (ctx->etc_fd >= 0 && etc_netns_file(ctx, name, t) == 0)
 			return 0;
-		return with_extension(ctx, name, t->name, RCFS_NAME_SIZE);
+		if (with_extension(ctx, name, t->name, RCFS_NAME_SIZE) == 0)
+			return 0;
+		/* No room for NAME.<ext>: the name is unusable here, the id rule applies. */
 	}
 	t->recyclable = ctx->key_source == RCFS_KEY_NS;
 	return rcfs_backing_name(ctx, key, t->name, RCFS_NAME_SIZE);

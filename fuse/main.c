@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -30,11 +31,13 @@ static const char *access_opt(const struct rcfs_options *o)
 }
 
 /* An earlier resolvconffs mount on the same file: mounting again would stack a second daemon on
- * it (live), or fail on ENOTCONN (stale). Refuse unless told to take it over. */
-static int check_earlier_mount(const char *path, int takeover)
+ * it (live), or fail on ENOTCONN (stale). Refuse unless told to take it over; the detaching
+ * itself waits until the configuration has been checked (detach_earlier_mount). */
+static int check_earlier_mount(const char *path, int takeover, int *earlier)
 {
-	int state = rcfs_mount_state(path), ret;
+	int state = rcfs_mount_state(path);
 
+	*earlier = 0;
 	if (state == RCFS_MOUNT_NONE || state < 0)
 		return 0; /* an unreadable table is not a reason to refuse */
 	if (!takeover) {
@@ -44,7 +47,14 @@ static int check_earlier_mount(const char *path, int takeover)
 			"stop that daemon first or use --takeover");
 		return -1;
 	}
-	ret = rcfs_mount_detach(path);
+	*earlier = 1;
+	return 0;
+}
+
+static int detach_earlier_mount(const char *path)
+{
+	int ret = rcfs_mount_detach(path);
+
 	if (ret) {
 		fprintf(stderr, "resolvconffs: cannot detach the earlier mount on '%s': %s\n", path,
 			strerror(-ret));
@@ -271,7 +281,8 @@ static int serve(struct rcfs_daemon *d, const struct rcfs_options *o, const char
 	struct fuse_loop_config *loop;
 	struct fuse_session *se;
 	pthread_t reporter;
-	int ret = 1;
+	char abs[PATH_MAX];
+	int ret = 1, mount_id = -1, have_path;
 
 	if (start_reporter(d, &reporter))
 		return 1;
@@ -284,8 +295,11 @@ static int serve(struct rcfs_daemon *d, const struct rcfs_options *o, const char
 		goto err_args; /* libfuse printed why, e.g. an unknown -o option */
 	if (fuse_set_signal_handlers(se))
 		goto err_session;
+	/* Resolved before mounting: afterwards the path leads into our own file system. */
+	have_path = rcfs_mount_path(o->mountpoint, abs) == 0;
 	if (fuse_session_mount(se, o->mountpoint))
 		goto err_signals;
+	mount_id = have_path ? rcfs_mount_id(abs) : -1;
 	log_startup(d, o);
 
 	loop = fuse_loop_cfg_create();
@@ -296,7 +310,13 @@ static int serve(struct rcfs_daemon *d, const struct rcfs_options *o, const char
 	ret = fuse_session_loop_mt(se, loop) < 0 ? 1 : 0;
 	fuse_loop_cfg_destroy(loop);
 err_mount:
-	fuse_session_unmount(se);
+	/* libfuse unmounts by path: after another daemon took this mountpoint over (--takeover
+	 * detached our mount), that would remove the newcomer's mount instead of ours. */
+	if (mount_id < 0 || rcfs_mount_id(abs) == mount_id)
+		fuse_session_unmount(se);
+	else
+		rcfs_log(d->log_level, RCFS_LOG_INFO,
+			 "%s was taken over by another mount: leaving it alone", o->mountpoint);
 err_signals:
 	fuse_remove_signal_handlers(se);
 err_session:
@@ -309,11 +329,23 @@ err_args:
 	return ret;
 }
 
+/* Every open request holds a backing fd until its release: a thousand callers with the file
+ * open at once must not run into the default soft limit of 1024. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct rcfs_options opts;
 	struct rcfs_daemon daemon;
-	int ret = 2;
+	int ret = 2, earlier;
 
 	switch (rcfs_options_parse(argc, argv, &opts, stdout, stderr)) {
 	case RCFS_PARSE_RUN:
@@ -330,10 +362,15 @@ int main(int argc, char **argv)
 	}
 	memset(&daemon, 0, sizeof(daemon));
 	daemon.log_level = opts.log_level;
-	if (check_earlier_mount(opts.mountpoint, opts.takeover) || check_mountpoint(opts.mountpoint) ||
-	    init_context(&daemon, &opts.cfg))
+	if (check_earlier_mount(opts.mountpoint, opts.takeover, &earlier) ||
+	    (!earlier && check_mountpoint(opts.mountpoint)) || init_context(&daemon, &opts.cfg))
 		goto out_opts;
+	if (earlier && (detach_earlier_mount(opts.mountpoint) || check_mountpoint(opts.mountpoint))) {
+		rcfs_ctx_fini(&daemon.ctx);
+		goto out_opts;
+	}
 	warn_writable(&daemon, &opts.cfg);
+	raise_fd_limit();
 	if (opts.gc_on_start && gc_on_start(&daemon))
 		ret = 2;
 	else

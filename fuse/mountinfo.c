@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 /* Absolute path of path's directory plus its last component as given: realpath on the whole
  * path would fail with ENOTCONN on a dead mount. */
@@ -48,14 +49,17 @@ static void unescape(char *s)
 	*w = '\0';
 }
 
-/* Fields of one mountinfo line: 5th is the mount point, the one after " - " the type. */
+/* Fields of one mountinfo line: 1st is the mount id, 5th the mount point, the one after " - "
+ * the type. Returns the mount id of a resolvconffs mount at path, or -1. */
 static int line_matches(char *line, const char *path)
 {
 	char *mnt = NULL, *type = NULL, *tok, *save = NULL;
-	int field = 0, after_sep = 0;
+	int field = 0, after_sep = 0, id = -1;
 
 	for (tok = strtok_r(line, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
 		field++;
+		if (field == 1)
+			id = atoi(tok);
 		if (field == 5)
 			mnt = tok;
 		if (after_sep) {
@@ -66,31 +70,84 @@ static int line_matches(char *line, const char *path)
 			after_sep = 1;
 	}
 	if (!mnt || !type)
-		return 0;
+		return -1;
 	unescape(mnt);
-	return !strcmp(mnt, path) && !strcmp(type, "fuse.resolvconffs");
+	return !strcmp(mnt, path) && !strcmp(type, "fuse.resolvconffs") ? id : -1;
+}
+
+/* mount(2) follows a symlink in the last component (/etc/resolv.conf -> ../run/systemd/...):
+ * so must the search for an earlier mount. Only symlinks are read, never the target itself
+ * (a dead mount). */
+static int follow_final_symlinks(const char *path, char *out, size_t size)
+{
+	char cur[PATH_MAX], link[PATH_MAX];
+	struct stat st;
+
+	if ((size_t)snprintf(cur, sizeof(cur), "%s", path) >= sizeof(cur))
+		return -ENAMETOOLONG;
+	for (int hops = 0; hops < 40 && lstat(cur, &st) == 0 && S_ISLNK(st.st_mode); hops++) {
+		ssize_t n = readlink(cur, link, sizeof(link) - 1);
+		const char *slash = strrchr(cur, '/');
+
+		if (n < 0)
+			return -errno;
+		link[n] = '\0';
+		if (link[0] == '/' || !slash) {
+			if ((size_t)snprintf(cur, sizeof(cur), "%s", link) >= sizeof(cur))
+				return -ENAMETOOLONG;
+		} else {
+			char dir[PATH_MAX];
+
+			snprintf(dir, sizeof(dir), "%.*s", (int)(slash - cur), cur);
+			if ((size_t)snprintf(cur, sizeof(cur), "%s/%s", dir, link) >= sizeof(cur))
+				return -ENAMETOOLONG;
+		}
+	}
+	return (size_t)snprintf(out, size, "%s", cur) >= size ? -ENAMETOOLONG : 0;
+}
+
+int rcfs_mount_path(const char *path, char abs[PATH_MAX])
+{
+	char target[PATH_MAX];
+	int ret = follow_final_symlinks(path, target, sizeof(target));
+
+	return ret ? ret : absolute(target, abs, PATH_MAX);
+}
+
+int rcfs_mount_id(const char *abs)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	int id = -ENOENT;
+	FILE *f;
+
+	f = fopen("/proc/self/mountinfo", "re");
+	if (!f)
+		return -errno;
+	/* Later lines are mounted later: the last match is the topmost mount. */
+	while (getline(&line, &cap, f) > 0) {
+		int found = line_matches(line, abs);
+
+		if (found >= 0)
+			id = found;
+	}
+	free(line);
+	fclose(f);
+	return id;
 }
 
 int rcfs_mount_state(const char *path)
 {
-	char abs[PATH_MAX], *line = NULL;
-	size_t cap = 0;
+	char abs[PATH_MAX];
 	struct stat st;
-	int found = 0, ret;
-	FILE *f;
+	int id = rcfs_mount_path(path, abs);
 
-	ret = absolute(path, abs, sizeof(abs));
-	if (ret)
-		return ret;
-	f = fopen("/proc/self/mountinfo", "re");
-	if (!f)
-		return -errno;
-	while (getline(&line, &cap, f) > 0)
-		found |= line_matches(line, abs);
-	free(line);
-	fclose(f);
-	if (!found)
+	if (!id)
+		id = rcfs_mount_id(abs);
+	if (id == -ENOENT)
 		return RCFS_MOUNT_NONE;
+	if (id < 0)
+		return id;
 	return stat(abs, &st) < 0 && errno == ENOTCONN ? RCFS_MOUNT_STALE : RCFS_MOUNT_LIVE;
 }
 

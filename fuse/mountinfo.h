@@ -2,6 +2,7 @@
 #ifndef RCFS_MOUNTINFO_H
 #define RCFS_MOUNTINFO_H
 
+#include <limits.h>
 #include <stddef.h>
 
 /* The state of the topmost resolvconffs mount at a path. */
@@ -15,6 +16,16 @@ enum rcfs_mount_state {
  * component, which may be a dead mount) in /proc/self/mountinfo. Returns the state, or a
  * negative errno when the table cannot be read. */
 int rcfs_mount_state(const char *path);
+
+/* The absolute path mount(2) would mount on for path: symlinks in the last component followed,
+ * the directory resolved. Looks at the path with lstat, so call it before mounting there: on
+ * our own mount it would ask our own (not yet serving) daemon. Returns 0 or -errno. */
+int rcfs_mount_path(const char *path, char abs[PATH_MAX]);
+
+/* The mount id of the topmost resolvconffs mount at the absolute path abs (from
+ * rcfs_mount_path), read from /proc/self/mountinfo alone, never touching the mount itself; or a
+ * negative errno (-ENOENT: none). Safe on our own mount at any time. */
+int rcfs_mount_id(const char *abs);
 
 /* Detach the resolvconffs mount at path (umount2 with MNT_DETACH). Returns 0 or -errno. */
 int rcfs_mount_detach(const char *path);

@@ -62,20 +62,24 @@ static const char usage[] =
 	"the daemon's pid namespace, or already gone), EINVAL (malformed ns link) or EACCES (the\n"
 	"daemon may not read the caller's ns link) and is never served another namespace's file.\n";
 
+/* Every long option has its own value >= 256, those with a short form too: getopt then sets
+ * optopt to that value for a rejected long option (0 when unknown), to the letter for a short
+ * one, and option_name can tell them apart. */
 enum { OPT_LOG_LEVEL = 256, OPT_ACCESS_CHECK, OPT_NAMES, OPT_ETC_NETNS, OPT_FILTER, OPT_FALLBACK,
-       OPT_GC_ON_START, OPT_NO_RECYCLE_CHECK, OPT_TAKEOVER };
+       OPT_GC_ON_START, OPT_NO_RECYCLE_CHECK, OPT_TAKEOVER, OPT_HELP, OPT_EXTENSION,
+       OPT_DEFAULT_FILE, OPT_PROCFS, OPT_FUSE_OPT, OPT_VERSION, OPT_VERBOSE, OPT_KEY };
 
 static const struct option longopts[] = {
-	{ "help", no_argument, NULL, 'h' },
-	{ "extension", required_argument, NULL, 'p' },
-	{ "default-file", required_argument, NULL, 'd' },
-	{ "procfs", required_argument, NULL, 'P' },
-	{ "fuse-opt", required_argument, NULL, 'o' },
-	{ "version", no_argument, NULL, 'V' },
-	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ "extension", required_argument, NULL, OPT_EXTENSION },
+	{ "default-file", required_argument, NULL, OPT_DEFAULT_FILE },
+	{ "procfs", required_argument, NULL, OPT_PROCFS },
+	{ "fuse-opt", required_argument, NULL, OPT_FUSE_OPT },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{ "verbose", no_argument, NULL, OPT_VERBOSE },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 	{ "access-check", required_argument, NULL, OPT_ACCESS_CHECK },
-	{ "key", required_argument, NULL, 'k' },
+	{ "key", required_argument, NULL, OPT_KEY },
 	{ "names", optional_argument, NULL, OPT_NAMES },
 	{ "etc-netns", optional_argument, NULL, OPT_ETC_NETNS },
 	{ "filter-loopback", no_argument, NULL, OPT_FILTER },
@@ -97,7 +101,7 @@ static enum rcfs_parse_result error(FILE *err, const char *fmt, const char *arg)
 /* Name the option getopt rejected: "-x" for a short one, the argument itself for a long one. */
 static const char *option_name(char **argv, char buf[3])
 {
-	if (optopt) {
+	if (optopt && optopt < 256) {
 		buf[0] = '-';
 		buf[1] = (char)optopt;
 		buf[2] = '\0';
@@ -124,15 +128,15 @@ enum rcfs_parse_result rcfs_options_parse(int argc, char **argv, struct rcfs_opt
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":hp:d:P:o:Vvk:", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'h':
+		case 'h': case OPT_HELP:
 			fputs(usage, out);
 			return RCFS_PARSE_HELP;
-		case 'p': opts->cfg.extension = optarg; break;
-		case 'd': opts->cfg.template_path = optarg; break;
-		case 'P': opts->cfg.procfs = optarg; break;
-		case 'o': opts->fuse_opts[opts->n_fuse_opts++] = optarg; break;
-		case 'V': version = 1; break;
-		case 'v':
+		case 'p': case OPT_EXTENSION: opts->cfg.extension = optarg; break;
+		case 'd': case OPT_DEFAULT_FILE: opts->cfg.template_path = optarg; break;
+		case 'P': case OPT_PROCFS: opts->cfg.procfs = optarg; break;
+		case 'o': case OPT_FUSE_OPT: opts->fuse_opts[opts->n_fuse_opts++] = optarg; break;
+		case 'V': case OPT_VERSION: version = 1; break;
+		case 'v': case OPT_VERBOSE:
 			if (opts->log_level < RCFS_LOG_DEBUG)
 				opts->log_level++;
 			break;
@@ -141,7 +145,7 @@ enum rcfs_parse_result rcfs_options_parse(int argc, char **argv, struct rcfs_opt
 			if (opts->log_level < 0)
 				return error(err, "unknown log level '%s'", optarg);
 			break;
-		case 'k': opts->cfg.key_kind = optarg; break;
+		case 'k': case OPT_KEY: opts->cfg.key_kind = optarg; break;
 		case OPT_NAMES: opts->cfg.names_dir = optarg ? optarg : "/run/netns"; break;
 		case OPT_ETC_NETNS: opts->cfg.etc_netns_dir = optarg ? optarg : "/etc/netns"; break;
 		case OPT_FILTER: opts->cfg.filter_loopback = 1; break;
