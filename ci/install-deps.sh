@@ -5,6 +5,7 @@ set -euo pipefail
 
 packages=(
 	build-essential pkg-config clang      # compilers: gcc for the build, clang for warnings and fuzzing
+	libclang-rt-14-dev                    # libFuzzer and sanitizer runtimes for clang
 	libfuse3-dev fuse3                    # the FUSE frontend and fusermount3
 	libcriterion-dev valgrind             # unit tests and the memcheck stage
 	python3 python3-pytest                # integration tests (run with /usr/bin/python3)

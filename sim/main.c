@@ -10,7 +10,8 @@
 #include "protocol.h"
 
 static const char usage[] =
-	"Usage: resolvconffs-sim [-p EXTENSION] [-d DEFAULT-FILE] [-P PROCFS] BACKING_DIRECTORY\n"
+	"Usage: resolvconffs-sim [-p EXTENSION] [-d DEFAULT-FILE] [-P PROCFS] [-k KIND] [--names[=DIR]]\n"
+	"                        [--filter-loopback [--fallback-nameserver ADDR]...] BACKING_DIRECTORY\n"
 	"\n"
 	"Reads commands from stdin, one per line, and answers each with one line\n"
 	"beginning `ok` or `err ERRNO-NAME`:\n"
