@@ -43,12 +43,17 @@ static int ntemps;
 
 void th_mkdtemp(char *out)
 {
-	char path[] = "/tmp/rcfs-unit-XXXXXX";
+	const char *tmp = getenv("TMPDIR");
+	char path[PATH_MAX];
 
+	if (!tmp || tmp[0] != '/')
+		tmp = "/tmp";
 	if (ntemps == MAX_TEMPS)
 		die("too many temporary directories");
+	if ((size_t)snprintf(path, sizeof(path), "%s/rcfs-unit-XXXXXX", tmp) >= sizeof(path))
+		die("TMPDIR too long");
 	if (!mkdtemp(path))
-		die("mkdtemp: %s", strerror(errno));
+		die("mkdtemp in %s: %s", tmp, strerror(errno));
 	strcpy(temps[ntemps++], path);
 	strcpy(out, path);
 }

@@ -24,8 +24,8 @@ struct th_env {
 	struct rcfs_ctx ctx;
 };
 
-/* Make a directory /tmp/rcfs-unit-XXXXXX (registered for th_cleanup) and copy its path into
- * out (PATH_MAX bytes). Aborts the test on failure. */
+/* Make a directory $TMPDIR/rcfs-unit-XXXXXX ($TMPDIR defaults to /tmp), registered for
+ * th_cleanup, and copy its path into out (PATH_MAX bytes). Aborts the test on failure. */
 void th_mkdtemp(char *out);
 
 /* Remove every directory th_mkdtemp made in this process (and everything below). */

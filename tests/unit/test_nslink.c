@@ -38,8 +38,8 @@ static void expect_ok(const char *text, size_t len, uint64_t want)
 	int ret = parse(text, len, &id);
 
 	cr_assert_eq(ret, 0, "'%.*s' (len %zu) rejected with %d", (int)len, text, len, ret);
-	cr_assert_eq(id, want, "'%.*s' parsed as %" PRIu64 ", want %" PRIu64, (int)len, text, len,
-		     id, want);
+	cr_assert_eq(id, want, "'%.*s' parsed as %" PRIu64 ", want %" PRIu64, (int)len, text, id,
+		     want);
 }
 
 static void expect_bad(const char *text, size_t len)
