@@ -1,5 +1,6 @@
 /* resolvconffs: mount one file whose content depends on the caller's network namespace. */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
@@ -275,6 +276,20 @@ static void stop_reporter(pthread_t thread)
 	pthread_join(thread, NULL);
 }
 
+/* libfuse unmounts nothing when the session's descriptor polls POLLERR (a severed connection):
+ * put a pipe without reader, which does, in the place of /dev/fuse. That also closes our
+ * connection, as fuse_session_unmount would have. */
+static void sever_session_fd(struct fuse_session *se)
+{
+	int p[2];
+
+	if (pipe2(p, O_CLOEXEC) < 0)
+		return;
+	close(p[0]);
+	dup2(p[1], fuse_session_fd(se));
+	close(p[1]);
+}
+
 static int serve(struct rcfs_daemon *d, const struct rcfs_options *o, const char *argv0)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
@@ -312,11 +327,12 @@ static int serve(struct rcfs_daemon *d, const struct rcfs_options *o, const char
 err_mount:
 	/* libfuse unmounts by path: after another daemon took this mountpoint over (--takeover
 	 * detached our mount), that would remove the newcomer's mount instead of ours. */
-	if (mount_id < 0 || rcfs_mount_id(abs) == mount_id)
-		fuse_session_unmount(se);
-	else
+	if (mount_id >= 0 && rcfs_mount_id(abs) != mount_id) {
 		rcfs_log(d->log_level, RCFS_LOG_INFO,
 			 "%s was taken over by another mount: leaving it alone", o->mountpoint);
+		sever_session_fd(se);
+	}
+	fuse_session_unmount(se); /* frees the session's copy of the mountpoint in any case */
 err_signals:
 	fuse_remove_signal_handlers(se);
 err_session:

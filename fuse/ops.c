@@ -54,6 +54,11 @@ static void rcfs_init(void *userdata, struct fuse_conn_info *conn)
 	/* O_TRUNC arrives with OPEN instead of as a separate SETATTR round trip. */
 	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	/* RELEASE is a background request, and the kernel lets only max_background (12 by
+	 * default) of those wait for us: with opens arriving faster, closed files would keep their
+	 * backing fds open here by the thousand, until open fails with EMFILE for everyone. */
+	conn->max_background = UINT16_MAX;
+	conn->congestion_threshold = UINT16_MAX;
 }
 
 static void rcfs_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
