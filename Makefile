@@ -71,8 +71,23 @@ unit: $(B)/unit-tests
 valgrind: $(B)/unit-tests $(B)/resolvconffs-sim
 	tests/valgrind.sh $(B)
 
+# Run by an ordinary user, the FUSE suite runs as root of a user namespace of that user's own, in
+# a private mount namespace (tests/fuse/userns.sh), and the other suites as the user: two pytest
+# sessions, both always run, failing if either fails.
+PYTEST_ENV = RCFS_BUILD=$(abspath $(B)) SAN=$(SAN)
+PYTEST     = $(PYTEST_ENV) $(PYTHON) -m pytest -q
+PYTEST_FUSE_USERNS = $(PYTEST_ENV) sh tests/fuse/userns.sh $(PYTHON) -m pytest -q tests/fuse
 pytest: $(PROGS)
-	RCFS_BUILD=$(abspath $(B)) SAN=$(SAN) $(PYTHON) -m pytest -q tests
+ifeq ($(shell id -u),0)
+	$(PYTEST) tests
+else
+	@status=0; \
+	echo '$(PYTEST) tests --ignore=tests/fuse'; \
+	$(PYTEST) tests --ignore=tests/fuse || status=$$?; \
+	echo '$(PYTEST_FUSE_USERNS)'; \
+	$(PYTEST_FUSE_USERNS) || status=$$?; \
+	exit $$status
+endif
 
 clean:
 	rm -rf $(B)

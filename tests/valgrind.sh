@@ -62,6 +62,9 @@ vg_opts=(
 	--read-inline-info=no
 	--trace-children=yes
 	--child-silent-after-fork=no
+	# No gdbserver: its FIFOs in /tmp are named by pid and $USER, and those of a process that was
+	# killed stay behind; another user's later process with the same pid then fails to start.
+	--vgdb=no
 )
 
 failures=0

@@ -1,6 +1,15 @@
-"""Fixtures for the end-to-end FUSE suite: real mounts over temporary files, as root, with real
-network namespaces (tests/conftest.py provides build_dir and turns skips into failures under
-CI=true)."""
+"""Fixtures for the end-to-end FUSE suite: real mounts over temporary files, with real network
+namespaces (tests/conftest.py provides build_dir and turns skips into failures under CI=true).
+
+The suite runs as root: real root, or, for an ordinary user, root of a user namespace of its own
+in a private mount namespace, where mount(2) of a FUSE filesystem over a file is allowed and the
+mount is seen by this process directly. `make check` does that for an ordinary user through
+tests/fuse/userns.sh (by hand: `tests/fuse/userns.sh python3 -m pytest tests/fuse`). Tests that
+need the real root (named namespaces in /run/netns, a caller of another real uid) are marked
+needs_real_root and skip there. When /dev/fuse cannot be opened, every test here skips with
+exactly fuseutil.DEV_FUSE_UNUSABLE ("/dev/fuse is not usable by this user").
+"""
+import functools
 import os
 import shutil
 import subprocess
@@ -24,25 +33,38 @@ def _test_failed(request):
     return rep is not None and rep.failed
 
 
-def _require_root_env():
-    missing = []
+@functools.lru_cache(maxsize=None)
+def _fuse_env_problem():
+    """Why the FUSE suite cannot run here, or None."""
+    if not fuseutil.dev_fuse_usable():
+        return fuseutil.DEV_FUSE_UNUSABLE
     if os.geteuid() != 0:
-        missing.append("root")
-    if not os.path.exists("/dev/fuse"):
-        missing.append("/dev/fuse")
-    for tool in ("fusermount3", "ip", "nsenter", "unshare", "setpriv", "umount"):
-        if not shutil.which(tool):
-            missing.append(tool)
-    return missing
+        return ("the FUSE suite needs root: as an ordinary user run it as root of a user "
+                "namespace of your own, `tests/fuse/userns.sh python3 -m pytest tests/fuse` "
+                "(`make check` does)")
+    missing = [tool for tool in ("fusermount3", "ip", "nsenter", "unshare", "setpriv", "umount")
+               if not shutil.which(tool)]
+    if missing:
+        return "the FUSE suite needs " + ", ".join(missing)
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    """Every test of this directory, whatever its fixtures and markers, skips with the same
+    reason when the suite cannot run here (exactly DEV_FUSE_UNUSABLE for /dev/fuse)."""
+    problem = _fuse_env_problem()
+    if problem:
+        pytest.skip(problem)
 
 
 @pytest.fixture(scope="session")
 def root_env():
-    """Everything here runs as root with /dev/fuse and the namespace tools (a skip is a failure
-    under CI=true)."""
-    missing = _require_root_env()
-    if missing:
-        pytest.skip("the FUSE suite needs " + ", ".join(missing))
+    """Everything here runs as root (real, or of a user namespace of our own) with a usable
+    /dev/fuse and the namespace tools (a skip is a failure under CI=true)."""
+    problem = _fuse_env_problem()
+    if problem:
+        pytest.skip(problem)
 
 
 @pytest.fixture(scope="session")
@@ -102,7 +124,8 @@ def mount(request, rcfs_bin, repro_bin):
 
 @pytest.fixture
 def netns(root_env):
-    """netns() creates a network namespace rcfs-test-<random>; all are deleted at teardown."""
+    """netns() creates a network namespace rcfs-test-<random> (fuseutil.Netns: .id, .path, .cmd(),
+    .run(), .lo_up()); all are deleted at teardown."""
     made = []
 
     def make(lo_up=False):

@@ -1,4 +1,6 @@
-"""Helpers for driving the real resolvconffs FUSE daemon from pytest (as root).
+"""Helpers for driving the real resolvconffs FUSE daemon from pytest, as root: real root, or an
+ordinary user's root of a user namespace it owns, in a private mount namespace (tests/fuse/userns.sh,
+which `make check` uses when run by an ordinary user).
 
 In the manner of libfuse's former test/util.py:
 
@@ -8,8 +10,11 @@ In the manner of libfuse's former test/util.py:
   runs `fusermount3 -u`, then `umount -l`. The teardown fails the test when the daemon hung, died
   of a signal (or did not exit with expect_exit), left its mount behind, or wrote an unexpected
   line on stderr; every failure message carries a reproducer command line.
-- Netns is a network namespace made with `ip netns add rcfs-test-<random>`; commands are run in it
-  with `nsenter --net=/run/netns/NAME` (not `ip netns exec`, which also changes mounts).
+- Netns is a network namespace named rcfs-test-<random>, held by a bind mount at Netns.path: as
+  real root `ip netns add` (the path is /run/netns/NAME); as root of a user namespace, where
+  /run/netns belongs to the real root, `unshare --net=PATH true` on a file of this session (the
+  bind mount lives in the suite's private mount namespace and dies with it). Commands are run in it
+  with `nsenter --net=PATH` (not `ip netns exec`, which also changes mounts); setns(2) takes PATH.
 - Caller is a long-lived python process (optionally started through nsenter/setpriv) that performs
   one file operation per command and answers with the result or the errno, so a test can
   interleave requests of several callers precisely and reuse open file descriptors.
@@ -50,7 +55,32 @@ DEFAULT_STDERR_OK = (
     r"resolvconffs: (getattr|setattr|open|read|write|flush|fsync|release|access) "
     r"pid=-?\d+ uid=\d+: .*",
     r"resolvconffs: requests:( \w+=\d+)+",
+    r"resolvconffs: .* was taken over by another mount: leaving it alone",
 )
+
+# The exact reason every FUSE test skips with when /dev/fuse cannot be opened.
+DEV_FUSE_UNUSABLE = "/dev/fuse is not usable by this user"
+
+
+def is_real_root():
+    """Root of the initial user namespace (as tests/conftest.py's is_real_root)."""
+    if os.geteuid() != 0:
+        return False
+    try:
+        with open("/proc/self/uid_map") as f:
+            return f.read().split() == ["0", "0", "4294967295"]
+    except OSError:
+        return False
+
+
+def dev_fuse_usable():
+    """Whether this process may open /dev/fuse for reading and writing (what mounting needs)."""
+    try:
+        os.close(os.open("/dev/fuse", os.O_RDWR | os.O_CLOEXEC))
+        return True
+    except OSError:
+        return False
+
 
 # Set when a failed test's tree was kept: the session then leaves base_dir() in place.
 KEPT = False
@@ -447,10 +477,26 @@ class Daemon:
 # --- network namespaces ----------------------------------------------------------------------
 
 class Netns:
+    """A network namespace held by a bind mount at .path (see the module's docstring); .id is
+    the N of its net:[N]. Same API in both arrangements: cmd(), run(), lo_up(), delete()."""
+
     def __init__(self):
         self.name = f"rcfs-test-{secrets.token_hex(5)}"
-        self.path = f"/run/netns/{self.name}"
-        run(["ip", "netns", "add", self.name], check=True)
+        self.named = is_real_root()
+        if self.named:
+            self.path = f"/run/netns/{self.name}"
+            run(["ip", "netns", "add", self.name], check=True)
+        else:
+            d = os.path.join(base_dir(), "netns")
+            os.makedirs(d, mode=0o755, exist_ok=True)
+            self.path = os.path.join(d, self.name)
+            with open(self.path, "x"):
+                pass
+            try:
+                run(["unshare", f"--net={self.path}", "true"], check=True)
+            except BaseException:
+                os.unlink(self.path)
+                raise
         # The namespace id (the N of net:[N]) is the nsfs inode the bind mount shows.
         self.id = os.stat(self.path).st_ino
 
@@ -464,8 +510,14 @@ class Netns:
         self.run("ip", "link", "set", "lo", "up", check=True)
 
     def delete(self):
-        if os.path.exists(self.path):
-            run(["ip", "netns", "delete", self.name])
+        if self.named:
+            if os.path.exists(self.path):
+                run(["ip", "netns", "delete", self.name])
+            return
+        if any(e["mountpoint"] == abspath_nofollow(self.path) for e in mountinfo()):
+            run(["umount", self.path], check=True)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
 
     def __repr__(self):
         return f"Netns({self.name}, id={self.id})"

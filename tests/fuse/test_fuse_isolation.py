@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from fuseutil import TIMEOUT, host_netns_id, new_workdir, run
+from fuseutil import TIMEOUT, host_netns_id, is_real_root, new_workdir, run
 
 HOST = b"nameserver 10.0.0.1\n"
 NS_A = b"nameserver 10.0.0.2\noptions ndots:2 timeout:1\n"
@@ -88,19 +88,21 @@ def test_same_size_and_mtime_different_content(mount, netns, caller):
 
 
 def test_stat_follows_the_callers_file(three, caller):
-    """Mode bits, owner, group, inode number and times are the caller's own file's."""
+    """Mode bits, owner, group, inode number and times are the caller's own file's. (Owners
+    other than root exist only as real root: a user's own namespace maps uid and gid 0 alone.)"""
     m, a, b = three
     host = f"{host_netns_id()}.conf"
+    owner_a, owner_b = ((1234, 2345), (0, 4321)) if is_real_root() else ((0, 0), (0, 0))
     os.chmod(m.path(host), 0o644)
     os.chmod(m.path(f"{a.id}.conf"), 0o600)
-    os.chown(m.path(f"{a.id}.conf"), 1234, 2345)
+    os.chown(m.path(f"{a.id}.conf"), *owner_a)
     os.chmod(m.path(f"{b.id}.conf"), 0o640)
-    os.chown(m.path(f"{b.id}.conf"), 0, 4321)
+    os.chown(m.path(f"{b.id}.conf"), *owner_b)
     # Distinct times with nanoseconds, as glibc's resolver compares them.
     os.utime(m.path(host), ns=(1_600_000_000_111_111_111, 1_600_000_000_123_456_789))
     os.utime(m.path(f"{a.id}.conf"), ns=(1_700_000_000_222_222_222, 1_700_000_000_987_654_321))
-    views = [([], host, "644 0 0"), (a.cmd(), f"{a.id}.conf", "600 1234 2345"),
-             (b.cmd(), f"{b.id}.conf", "640 0 4321")]
+    views = [([], host, "644 0 0"), (a.cmd(), f"{a.id}.conf", "600 %d %d" % owner_a),
+             (b.cmd(), f"{b.id}.conf", "640 %d %d" % owner_b)]
     for i in range(5):
         for prefix, name, want in views:
             r = run([*prefix, "stat", "-c", "%a %u %g", m.mnt], check=True)

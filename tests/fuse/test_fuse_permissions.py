@@ -8,6 +8,10 @@ import pytest
 from fuseutil import FSNAME, host_netns_id, rcfs_mounts, run
 
 NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+# Root held to the permission bits: CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH dropped from the
+# bounding set before exec (this works as root of a user namespace too).
+NO_DAC = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"]
+OTHER_UID = "a caller of a different real uid (only uid 0 is mapped in a user's own namespace)"
 HOST = b"nameserver 10.0.0.1\n"
 NS_A = b"nameserver 10.0.0.2\n"
 
@@ -30,6 +34,7 @@ def test_mount_options(env):
     assert "default_permissions" in opts and "allow_other" in opts
 
 
+@pytest.mark.needs_real_root(OTHER_UID)
 def test_non_root_can_read_but_not_write_a_root_owned_0644_file(env):
     m, a, host = env
     r = run([*NOBODY, "cat", m.mnt])
@@ -50,6 +55,7 @@ def test_non_root_can_read_but_not_write_a_root_owned_0644_file(env):
     assert oct(os.stat(m.path(host)).st_mode & 0o777) == oct(0o644)
 
 
+@pytest.mark.needs_real_root(OTHER_UID)
 def test_the_check_uses_the_callers_own_file(env):
     """The same unprivileged user may write in namespace A, whose file is 0666, and still not on
     the host: the permission check follows the caller's file, not whoever asked before."""
@@ -68,6 +74,7 @@ def test_the_check_uses_the_callers_own_file(env):
     assert run([*NOBODY, "cat", m.mnt], check=True).stdout == HOST
 
 
+@pytest.mark.needs_real_root(OTHER_UID)
 def test_non_root_caller_as_a_long_lived_process(env, caller):
     m, a, host = env
     c = caller(NOBODY, name="nobody")
@@ -77,3 +84,26 @@ def test_non_root_caller_as_a_long_lived_process(env, caller):
     assert c.errno_of("open", m.mnt, "O_RDWR") == errno.EACCES
     assert c.errno_of("truncate", m.mnt, 0) == errno.EACCES
     assert m.read_backing(host) == HOST
+
+
+def test_caller_without_dac_override_is_held_to_its_own_files_mode(env, caller):
+    """The same check with the owner instead of another uid, so that it runs in a user's own
+    namespace too: a root caller without CAP_DAC_OVERRIDE may append in A (0666) but not on the
+    host, whose file is made 0444; A's file made 0000 denies it reading in A only."""
+    m, a, host = env
+    os.chmod(m.path(host), 0o444)
+    for i in range(3):
+        r = run([*a.cmd(), *NO_DAC, "sh", "-c", f"echo 'options a{i}' >> {m.mnt}"])
+        assert r.returncode == 0, r.stderr
+        r = run([*NO_DAC, "sh", "-c", f"echo 'options host{i}' >> {m.mnt}"])
+        assert r.returncode != 0 and b"Permission denied" in r.stderr, r.stderr
+    assert m.read_backing(host) == HOST
+    assert m.read_backing(f"{a.id}.conf") == NS_A + b"options a0\noptions a1\noptions a2\n"
+    c = caller(NO_DAC, name="root without DAC override")
+    assert c.read(m.mnt) == HOST
+    assert c.errno_of("open", m.mnt, "O_WRONLY") == errno.EACCES
+    assert c.errno_of("truncate", m.mnt, 0) == errno.EACCES
+    os.chmod(m.path(f"{a.id}.conf"), 0)
+    r = run([*a.cmd(), *NO_DAC, "cat", m.mnt])
+    assert r.returncode != 0 and b"Permission denied" in r.stderr, r.stderr
+    assert run([*NO_DAC, "cat", m.mnt], check=True).stdout == HOST

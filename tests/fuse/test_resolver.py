@@ -1,23 +1,28 @@
 """The end-to-end proof (DESIGN.md "glibc's resolver"): resolvconffs mounted on /etc/resolv.conf
 itself, inside a private mount namespace, and `getent ahostsv4 NAME` in two network namespaces,
-each with its own dnsmasq on loopback answering the same name differently, gets each namespace's
-own answer. A long-lived process also sees glibc reload the file when only its mtime/ctime change
-(same size, same inode), which needs getattr to pass both times through faithfully.
+each with its own DNS server on loopback answering the same name differently, gets each
+namespace's own answer. The servers are dnsmasq as real root; in a user's own namespace, where
+dnsmasq refuses to start (it insists on setgroups), tests/tools/dns_responder.py. A long-lived
+process also sees glibc reload the file when only its mtime/ctime change (same size, same inode),
+which needs getattr to pass both times through faithfully.
 
 The driver script runs under `unshare -m --propagation private`: the mount over /etc/resolv.conf
 exists only in that mount namespace and dies with it. The host's /etc/resolv.conf is checked to
 be untouched."""
 import json
 import os
+import pathlib
 import signal
 import subprocess
 import textwrap
 
 import pytest
 
-from fuseutil import PYTHON, TIMEOUT, exe_of, mountinfo, new_workdir, pid_alive, wait_for
+from fuseutil import (PYTHON, TIMEOUT, exe_of, is_real_root, mountinfo, new_workdir, pid_alive,
+                      wait_for)
 
 NAME = "rcfs-test.example"
+RESPONDER = pathlib.Path(__file__).resolve().parent.parent / "tools" / "dns_responder.py"
 
 DRIVER = textwrap.dedent(r'''
     import ctypes, json, os, signal, subprocess, sys, time
@@ -117,25 +122,31 @@ def udp_listening(pid, addr, port=53):
         return False
 
 
-class Dnsmasq:
+class DnsServer:
+    """A DNS server in namespace ns on addr:53 that answers NAME with answer: dnsmasq as real
+    root, tests/tools/dns_responder.py otherwise. nsenter execs it: the pid is the server's."""
+
     def __init__(self, ns, addr, answer, workdir):
         tag = f"{ns.name}-{addr}"
-        self.log = os.path.join(workdir, f"dnsmasq-{tag}.log")
-        self.cmd = ns.cmd("dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null",
-                          "--no-resolv", "--no-hosts", f"--listen-address={addr}",
-                          "--bind-interfaces", f"--address=/{NAME}/{answer}",
-                          f"--pid-file={os.path.join(workdir, f'dnsmasq-{tag}.pid')}",
-                          "--port=53", "--log-queries", f"--log-facility={self.log}")
+        self.log = os.path.join(workdir, f"dns-{tag}.log")
+        if is_real_root():
+            self.cmd = ns.cmd("dnsmasq", "--keep-in-foreground", "--conf-file=/dev/null",
+                              "--no-resolv", "--no-hosts", f"--listen-address={addr}",
+                              "--bind-interfaces", f"--address=/{NAME}/{answer}",
+                              f"--pid-file={os.path.join(workdir, f'dnsmasq-{tag}.pid')}",
+                              "--port=53", "--log-queries", f"--log-facility={self.log}")
+        else:
+            self.cmd = ns.cmd(PYTHON, RESPONDER, f"--listen={addr}", "--port=53",
+                              f"--record={NAME}={answer}")
         self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        # nsenter execs dnsmasq: the pid is dnsmasq's.
 
         def ready():
             if self.proc.poll() is not None:
-                raise AssertionError(f"dnsmasq exited {self.proc.returncode}: "
+                raise AssertionError(f"{self.cmd[2]} exited {self.proc.returncode}: "
                                      f"{self.proc.stderr.read().decode()}")
             return udp_listening(self.proc.pid, addr)
-        wait_for(ready, TIMEOUT, f"dnsmasq on {addr}:53 in {ns.name}")
+        wait_for(ready, TIMEOUT, f"{self.cmd[2]} on {addr}:53 in {ns.name}")
 
     def stop(self):
         if self.proc.poll() is None:
@@ -152,7 +163,7 @@ def dns(netns):
     servers = []
 
     def start(ns, addr, answer, workdir):
-        s = Dnsmasq(ns, addr, answer, workdir)
+        s = DnsServer(ns, addr, answer, workdir)
         servers.append(s)
         return s
     yield start
@@ -187,7 +198,7 @@ def test_getent_in_two_namespaces_through_etc_resolv_conf(rcfs_bin, netns, dns):
     host_mounts = [e["line"] for e in mountinfo() if e["mountpoint"] == "/etc/resolv.conf"]
 
     a, b = netns(lo_up=True), netns(lo_up=True)
-    # 127.0.0.0/8 is local on lo as soon as it is up, so dnsmasq could bind 127.0.0.2 without
+    # 127.0.0.0/8 is local on lo as soon as it is up, so a server could bind 127.0.0.2 without
     # more. But getent ahostsv4 asks getaddrinfo for AI_ADDRCONFIG, and glibc then answers only
     # if the namespace has an IPv4 address other than 127.0.0.1: so the servers' addresses are
     # added to lo explicitly.
