@@ -338,6 +338,7 @@ step files="$(ls "$RCFS_BACKING_DIR" | tr '\n' ' ')"
 """
 
 
+@pytest.mark.needs_real_root("the unit's helper mounts over a root-owned file as root does")
 def test_unit_lifecycle_in_a_private_mount_namespace(tmp_path, pkg_build):
     if os.geteuid() != 0:
         pytest.skip("needs root: FUSE mounts in a private mount namespace")
