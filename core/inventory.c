@@ -29,6 +29,20 @@ static int is_number(const char *s, size_t len, uint64_t *v)
 	return 1;
 }
 
+/* A directory stream for dirfd/path; NULL with *err set to -errno on failure. */
+static DIR *open_dir(int dirfd, const char *path, int *err)
+{
+	int fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+
+	if (!d) {
+		*err = -errno;
+		if (fd >= 0)
+			close(fd);
+	}
+	return d;
+}
+
 /* Sorted by id, so lookups are binary searches. */
 static struct rcfs_live_ns *live_find(struct rcfs_inventory *inv, uint64_t id, size_t *pos)
 {
@@ -92,14 +106,11 @@ static int scan_process(const struct rcfs_ctx *ctx, const char *pid, struct rcfs
 	size_t nseen = 0;
 	struct dirent *de;
 	DIR *d;
-	int fd;
+	int ret;
 
 	snprintf(path, sizeof(path), "%s/task", pid);
-	fd = openat(ctx->procfs_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	d = fd < 0 ? NULL : fdopendir(fd);
+	d = open_dir(ctx->procfs_fd, path, &ret);
 	if (!d) {
-		if (fd >= 0)
-			close(fd);
 		snprintf(path, sizeof(path), "%s/ns/%s", pid, ctx->ns_kind);
 		if (!read_ns(ctx, path, &id))
 			return 0;
@@ -137,17 +148,12 @@ static int scan_procfs(const struct rcfs_ctx *ctx, struct rcfs_inventory *inv, s
 {
 	struct dirent *de;
 	uint64_t pid;
-	int fd, ret = 0;
+	int ret = 0;
 	DIR *d;
 
-	fd = openat(ctx->procfs_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -errno;
-	}
+	d = open_dir(ctx->procfs_fd, ".", &ret);
+	if (!d)
+		return ret;
 	while (!ret && (de = readdir(d)))
 		if (is_number(de->d_name, strlen(de->d_name), &pid))
 			ret = scan_process(ctx, de->d_name, inv, cap);
@@ -214,17 +220,12 @@ static int scan_files(const struct rcfs_ctx *ctx, struct rcfs_inventory *inv)
 	size_t cap = 0;
 	struct dirent *de;
 	struct stat st;
-	int fd;
+	int ret;
 	DIR *d;
 
-	fd = openat(ctx->backing_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	d = fdopendir(fd);
-	if (!d) {
-		close(fd);
-		return -errno;
-	}
+	d = open_dir(ctx->backing_fd, ".", &ret);
+	if (!d)
+		return ret;
 	while ((de = readdir(d))) {
 		struct rcfs_file *f;
 
