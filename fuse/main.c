@@ -3,22 +3,17 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/stat.h>
-#include <sys/vfs.h>
 #include <unistd.h>
-#include <linux/magic.h>
 
-#include "../core/inventory.h"
 #include "log.h"
 #include "mountinfo.h"
 #include "ops.h"
 #include "options.h"
+#include "reporter.h"
+#include "startup.h"
 
 /* Mount options every instance needs: all users read the file (allow_other), and by default the
  * kernel checks permissions against the attributes we report, i.e. against the caller's own
@@ -29,167 +24,6 @@ static const char KERNEL_CHECK_OPT[] = "default_permissions";
 static const char *access_opt(const struct rcfs_options *o)
 {
 	return o->cfg.check_access ? "" : KERNEL_CHECK_OPT;
-}
-
-/* An earlier resolvconffs mount on the same file: mounting again would stack a second daemon on
- * it (live), or fail on ENOTCONN (stale). Refuse unless told to take it over; the detaching
- * itself waits until the configuration has been checked (detach_earlier_mount). */
-static int check_earlier_mount(const char *path, int takeover, int *earlier)
-{
-	int state = rcfs_mount_state(path);
-
-	*earlier = 0;
-	if (state == RCFS_MOUNT_NONE || state < 0)
-		return 0; /* an unreadable table is not a reason to refuse */
-	if (!takeover) {
-		fprintf(stderr, "resolvconffs: mountpoint '%s' is already a resolvconffs mount (%s); %s\n",
-			path, state == RCFS_MOUNT_STALE ? "stale: its daemon is gone" : "live",
-			state == RCFS_MOUNT_STALE ? "run 'fusermount3 -u' on it or use --takeover" :
-			"stop that daemon first or use --takeover");
-		return -1;
-	}
-	*earlier = 1;
-	return 0;
-}
-
-static int detach_earlier_mount(const char *path)
-{
-	int ret = rcfs_mount_detach(path);
-
-	if (ret) {
-		fprintf(stderr, "resolvconffs: cannot detach the earlier mount on '%s': %s\n", path,
-			strerror(-ret));
-		return -1;
-	}
-	return 0;
-}
-
-static int check_mountpoint(const char *path)
-{
-	struct stat st;
-
-	if (stat(path, &st) < 0) {
-		fprintf(stderr, "resolvconffs: mountpoint '%s': %s\n", path, strerror(errno));
-		return -1;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		fprintf(stderr, "resolvconffs: mountpoint '%s' is %s, not a regular file\n", path,
-			S_ISDIR(st.st_mode) ? "a directory" : "a special file");
-		return -1;
-	}
-	return 0;
-}
-
-/* Warnings the core gives while serving (e.g. an unusable ip-netns name). */
-static void core_warning(void *arg, const char *fmt, ...)
-{
-	struct rcfs_daemon *d = arg;
-	char line[512];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	rcfs_log(d->log_level, RCFS_LOG_WARNING, "%s", line);
-}
-
-/* The kernel numbers request pids in the daemon's pid namespace. A real procfs of another pid
- * namespace (the host's /proc seen from a child pid namespace) numbers other processes: pid N
- * there is an unrelated process, whose namespace would decide the caller's file. A fake tree
- * (not a procfs) is the administrator's mapping and is taken as it is. */
-static int check_procfs_pid_ns(const struct rcfs_ctx *ctx, const char *procfs)
-{
-	char self[24];
-	struct statfs sfs;
-	ssize_t n;
-
-	if (fstatfs(ctx->procfs_fd, &sfs) < 0 || sfs.f_type != PROC_SUPER_MAGIC)
-		return 0;
-	n = readlinkat(ctx->procfs_fd, "self", self, sizeof(self) - 1);
-	if (n > 0) {
-		self[n] = '\0';
-		if (strtol(self, NULL, 10) == (long)getpid())
-			return 0;
-	}
-	fprintf(stderr, "resolvconffs: procfs '%s' belongs to another pid namespace than the "
-		"daemon's; give -P a procfs mounted from inside it\n", procfs ? procfs : "/proc");
-	return -1;
-}
-
-static int init_context(struct rcfs_daemon *d, struct rcfs_config *cfg)
-{
-	struct rcfs_init_error err = { 0 };
-	struct rcfs_ctx *ctx = &d->ctx;
-	int ret;
-
-	cfg->warn = core_warning;
-	cfg->warn_arg = d;
-	ret = rcfs_ctx_init(ctx, cfg, &err);
-	if (ret) {
-		fprintf(stderr, "resolvconffs: %s '%s': %s\n", err.what, err.arg,
-			err.why ? err.why : strerror(-ret));
-		return -1;
-	}
-	if (ctx->key_source == RCFS_KEY_NS && rcfs_ctx_check_procfs(ctx)) {
-		fprintf(stderr, "resolvconffs: procfs '%s': no readable <pid>/ns/%s links\n",
-			cfg->procfs ? cfg->procfs : "/proc", ctx->ns_kind);
-		rcfs_ctx_fini(ctx);
-		return -1;
-	}
-	if (ctx->key_source == RCFS_KEY_NS && check_procfs_pid_ns(ctx, cfg->procfs)) {
-		rcfs_ctx_fini(ctx);
-		return -1;
-	}
-	return 0;
-}
-
-/* A backing directory or template others can write lets them choose what every namespace
- * reads as its resolver configuration. */
-static void warn_writable(const struct rcfs_daemon *d, const struct rcfs_config *cfg)
-{
-	struct stat st;
-
-	if (fstat(d->ctx.backing_fd, &st) == 0 && (st.st_mode & 022))
-		rcfs_log(d->log_level, RCFS_LOG_WARNING,
-			 "backing directory '%s' is writable by group or others (mode %o)",
-			 cfg->backing_dir, (unsigned)(st.st_mode & 07777));
-	if (cfg->template_path && stat(d->ctx.template_path, &st) == 0 && (st.st_mode & 022))
-		rcfs_log(d->log_level, RCFS_LOG_WARNING,
-			 "default file '%s' is writable by group or others (mode %o)",
-			 cfg->template_path, (unsigned)(st.st_mode & 07777));
-}
-
-static void log_removal(void *arg, const struct rcfs_file *f, int result)
-{
-	const struct rcfs_daemon *d = arg;
-
-	if (result)
-		rcfs_log(d->log_level, RCFS_LOG_WARNING, "gc: cannot remove %s: %s", f->file,
-			 strerror(-result));
-	else
-		rcfs_log(d->log_level, RCFS_LOG_INFO, "gc: removed %s (its namespace is gone)", f->file);
-}
-
-/* --gc-on-start: ids are recycled, so a file left by a dead namespace would be served to an
- * unrelated new one. */
-static int gc_on_start(struct rcfs_daemon *d)
-{
-	struct rcfs_inventory inv;
-	int ret;
-
-	if (d->ctx.key_source != RCFS_KEY_NS) {
-		fprintf(stderr, "resolvconffs: --gc-on-start needs a namespace key\n");
-		return -1;
-	}
-	ret = rcfs_inventory_scan(&d->ctx, d->ctx.names ? d->ctx.names->dir :
-				  strcmp(d->ctx.ns_kind, "net") ? NULL : "/run/netns", &inv);
-	if (ret) {
-		fprintf(stderr, "resolvconffs: --gc-on-start: %s\n", strerror(-ret));
-		return -1;
-	}
-	rcfs_inventory_gc(&d->ctx, &inv, 1, log_removal, d);
-	rcfs_inventory_free(&inv);
-	return 0;
 }
 
 static int build_fuse_args(struct fuse_args *args, const char *argv0, const struct rcfs_options *o)
@@ -233,49 +67,6 @@ static void log_startup(const struct rcfs_daemon *d, const struct rcfs_options *
 		 BASE_MOUNT_OPTS, o->cfg.check_access ? "" : ",", access_opt(o), extra);
 }
 
-static void print_stats(struct rcfs_daemon *d)
-{
-	char line[256];
-
-	rcfs_stats_format(&d->stats, line, sizeof(line));
-	fprintf(stderr, "resolvconffs: %s\n", line);
-}
-
-/* SIGUSR1 prints the request counts. It is blocked in every thread (the request threads inherit
- * the mask) and taken by this one with sigwait, so nothing runs in signal context. */
-static void *stats_reporter(void *arg)
-{
-	sigset_t set;
-	int sig;
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGUSR1);
-	while (sigwait(&set, &sig) == 0)
-		print_stats(arg);
-	return NULL;
-}
-
-static int start_reporter(struct rcfs_daemon *d, pthread_t *thread)
-{
-	sigset_t set;
-	int err;
-
-	sigemptyset(&set);
-	sigaddset(&set, SIGUSR1);
-	err = pthread_sigmask(SIG_BLOCK, &set, NULL);
-	if (!err)
-		err = pthread_create(thread, NULL, stats_reporter, d);
-	if (err)
-		fprintf(stderr, "resolvconffs: cannot start the statistics thread: %s\n", strerror(err));
-	return err;
-}
-
-static void stop_reporter(pthread_t thread)
-{
-	pthread_cancel(thread); /* sigwait is a cancellation point */
-	pthread_join(thread, NULL);
-}
-
 /* libfuse unmounts nothing when the session's descriptor polls POLLERR (a severed connection):
  * put a pipe without reader, which does, in the place of /dev/fuse. That also closes our
  * connection, as fuse_session_unmount would have. */
@@ -299,7 +90,7 @@ static int serve(struct rcfs_daemon *d, const struct rcfs_options *o, const char
 	char abs[PATH_MAX];
 	int ret = 1, mount_id = -1, have_path;
 
-	if (start_reporter(d, &reporter))
+	if (rcfs_reporter_start(d, &reporter))
 		return 1;
 	if (build_fuse_args(&args, argv0, o)) {
 		fprintf(stderr, "resolvconffs: out of memory\n");
@@ -339,22 +130,10 @@ err_session:
 	fuse_session_destroy(se);
 err_args:
 	fuse_opt_free_args(&args);
-	stop_reporter(reporter);
+	rcfs_reporter_stop(reporter);
 	if (d->log_level >= RCFS_LOG_DEBUG)
-		print_stats(d);
+		rcfs_reporter_print(d);
 	return ret;
-}
-
-/* Every open request holds a backing fd until its release: a thousand callers with the file
- * open at once must not run into the default soft limit of 1024. */
-static void raise_fd_limit(void)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
 }
 
 int main(int argc, char **argv)
@@ -378,19 +157,14 @@ int main(int argc, char **argv)
 	}
 	memset(&daemon, 0, sizeof(daemon));
 	daemon.log_level = opts.log_level;
-	if (check_earlier_mount(opts.mountpoint, opts.takeover, &earlier) ||
-	    (!earlier && check_mountpoint(opts.mountpoint)) || init_context(&daemon, &opts.cfg))
+	if (rcfs_startup_mountpoint(opts.mountpoint, opts.takeover, &earlier) ||
+	    rcfs_startup_context(&daemon, &opts.cfg))
 		goto out_opts;
-	if (earlier && (detach_earlier_mount(opts.mountpoint) || check_mountpoint(opts.mountpoint))) {
-		rcfs_ctx_fini(&daemon.ctx);
-		goto out_opts;
-	}
-	warn_writable(&daemon, &opts.cfg);
-	raise_fd_limit();
-	if (opts.gc_on_start && gc_on_start(&daemon))
-		ret = 2;
-	else
-		ret = serve(&daemon, &opts, argv[0]);
+	if ((earlier && rcfs_startup_takeover(opts.mountpoint)) ||
+	    rcfs_startup_prepare(&daemon, &opts))
+		goto out_ctx;
+	ret = serve(&daemon, &opts, argv[0]);
+out_ctx:
 	rcfs_ctx_fini(&daemon.ctx);
 out_opts:
 	rcfs_options_free(&opts);

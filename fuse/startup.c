@@ -1,0 +1,210 @@
+/* Everything the daemon checks and prepares before it mounts. */
+#include "startup.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+#include <linux/magic.h>
+
+#include "../core/inventory.h"
+#include "log.h"
+#include "mountinfo.h"
+
+/* An earlier resolvconffs mount on the same file: mounting again would stack a second daemon on
+ * it (live), or fail on ENOTCONN (stale). Refuse unless told to take it over; the detaching
+ * itself waits until the configuration has been checked (detach_earlier_mount). */
+static int check_earlier_mount(const char *path, int takeover, int *earlier)
+{
+	int state = rcfs_mount_state(path);
+
+	*earlier = 0;
+	if (state == RCFS_MOUNT_NONE || state < 0)
+		return 0; /* an unreadable table is not a reason to refuse */
+	if (!takeover) {
+		fprintf(stderr, "resolvconffs: mountpoint '%s' is already a resolvconffs mount (%s); %s\n",
+			path, state == RCFS_MOUNT_STALE ? "stale: its daemon is gone" : "live",
+			state == RCFS_MOUNT_STALE ? "run 'fusermount3 -u' on it or use --takeover" :
+			"stop that daemon first or use --takeover");
+		return -1;
+	}
+	*earlier = 1;
+	return 0;
+}
+
+static int detach_earlier_mount(const char *path)
+{
+	int ret = rcfs_mount_detach(path);
+
+	if (ret) {
+		fprintf(stderr, "resolvconffs: cannot detach the earlier mount on '%s': %s\n", path,
+			strerror(-ret));
+		return -1;
+	}
+	return 0;
+}
+
+static int check_mountpoint(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) < 0) {
+		fprintf(stderr, "resolvconffs: mountpoint '%s': %s\n", path, strerror(errno));
+		return -1;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		fprintf(stderr, "resolvconffs: mountpoint '%s' is %s, not a regular file\n", path,
+			S_ISDIR(st.st_mode) ? "a directory" : "a special file");
+		return -1;
+	}
+	return 0;
+}
+
+/* Warnings the core gives while serving (e.g. an unusable ip-netns name). */
+static void core_warning(void *arg, const char *fmt, ...)
+{
+	struct rcfs_daemon *d = arg;
+	char line[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	rcfs_log(d->log_level, RCFS_LOG_WARNING, "%s", line);
+}
+
+/* The kernel numbers request pids in the daemon's pid namespace. A real procfs of another pid
+ * namespace (the host's /proc seen from a child pid namespace) numbers other processes: pid N
+ * there is an unrelated process, whose namespace would decide the caller's file. A fake tree
+ * (not a procfs) is the administrator's mapping and is taken as it is. */
+static int check_procfs_pid_ns(const struct rcfs_ctx *ctx, const char *procfs)
+{
+	char self[24];
+	struct statfs sfs;
+	ssize_t n;
+
+	if (fstatfs(ctx->procfs_fd, &sfs) < 0 || sfs.f_type != PROC_SUPER_MAGIC)
+		return 0;
+	n = readlinkat(ctx->procfs_fd, "self", self, sizeof(self) - 1);
+	if (n > 0) {
+		self[n] = '\0';
+		if (strtol(self, NULL, 10) == (long)getpid())
+			return 0;
+	}
+	fprintf(stderr, "resolvconffs: procfs '%s' belongs to another pid namespace than the "
+		"daemon's; give -P a procfs mounted from inside it\n", procfs ? procfs : "/proc");
+	return -1;
+}
+
+int rcfs_startup_context(struct rcfs_daemon *d, struct rcfs_config *cfg)
+{
+	struct rcfs_init_error err = { 0 };
+	struct rcfs_ctx *ctx = &d->ctx;
+	int ret;
+
+	cfg->warn = core_warning;
+	cfg->warn_arg = d;
+	ret = rcfs_ctx_init(ctx, cfg, &err);
+	if (ret) {
+		fprintf(stderr, "resolvconffs: %s '%s': %s\n", err.what, err.arg,
+			err.why ? err.why : strerror(-ret));
+		return -1;
+	}
+	if (ctx->key_source == RCFS_KEY_NS && rcfs_ctx_check_procfs(ctx)) {
+		fprintf(stderr, "resolvconffs: procfs '%s': no readable <pid>/ns/%s links\n",
+			cfg->procfs ? cfg->procfs : "/proc", ctx->ns_kind);
+		rcfs_ctx_fini(ctx);
+		return -1;
+	}
+	if (ctx->key_source == RCFS_KEY_NS && check_procfs_pid_ns(ctx, cfg->procfs)) {
+		rcfs_ctx_fini(ctx);
+		return -1;
+	}
+	return 0;
+}
+
+/* A backing directory or template others can write lets them choose what every namespace
+ * reads as its resolver configuration. */
+static void warn_writable(const struct rcfs_daemon *d, const struct rcfs_config *cfg)
+{
+	struct stat st;
+
+	if (fstat(d->ctx.backing_fd, &st) == 0 && (st.st_mode & 022))
+		rcfs_log(d->log_level, RCFS_LOG_WARNING,
+			 "backing directory '%s' is writable by group or others (mode %o)",
+			 cfg->backing_dir, (unsigned)(st.st_mode & 07777));
+	if (cfg->template_path && stat(d->ctx.template_path, &st) == 0 && (st.st_mode & 022))
+		rcfs_log(d->log_level, RCFS_LOG_WARNING,
+			 "default file '%s' is writable by group or others (mode %o)",
+			 cfg->template_path, (unsigned)(st.st_mode & 07777));
+}
+
+static void log_removal(void *arg, const struct rcfs_file *f, int result)
+{
+	const struct rcfs_daemon *d = arg;
+
+	if (result)
+		rcfs_log(d->log_level, RCFS_LOG_WARNING, "gc: cannot remove %s: %s", f->file,
+			 strerror(-result));
+	else
+		rcfs_log(d->log_level, RCFS_LOG_INFO, "gc: removed %s (its namespace is gone)", f->file);
+}
+
+/* --gc-on-start: ids are recycled, so a file left by a dead namespace would be served to an
+ * unrelated new one. */
+static int gc_on_start(struct rcfs_daemon *d)
+{
+	struct rcfs_inventory inv;
+	int ret;
+
+	if (d->ctx.key_source != RCFS_KEY_NS) {
+		fprintf(stderr, "resolvconffs: --gc-on-start needs a namespace key\n");
+		return -1;
+	}
+	ret = rcfs_inventory_scan(&d->ctx, d->ctx.names ? d->ctx.names->dir :
+				  strcmp(d->ctx.ns_kind, "net") ? NULL : "/run/netns", &inv);
+	if (ret) {
+		fprintf(stderr, "resolvconffs: --gc-on-start: %s\n", strerror(-ret));
+		return -1;
+	}
+	rcfs_inventory_gc(&d->ctx, &inv, 1, log_removal, d);
+	rcfs_inventory_free(&inv);
+	return 0;
+}
+
+/* Every open request holds a backing fd until its release: a thousand callers with the file
+ * open at once must not run into the default soft limit of 1024. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+int rcfs_startup_mountpoint(const char *path, int takeover, int *earlier)
+{
+	if (check_earlier_mount(path, takeover, earlier))
+		return -1;
+	/* A mount to be taken over hides the file beneath: that is checked after the detach. */
+	return *earlier ? 0 : check_mountpoint(path);
+}
+
+int rcfs_startup_takeover(const char *path)
+{
+	return detach_earlier_mount(path) || check_mountpoint(path) ? -1 : 0;
+}
+
+int rcfs_startup_prepare(struct rcfs_daemon *d, const struct rcfs_options *o)
+{
+	warn_writable(d, &o->cfg);
+	raise_fd_limit();
+	return o->gc_on_start ? gc_on_start(d) : 0;
+}
