@@ -130,7 +130,7 @@ err_session:
 	fuse_session_destroy(se);
 err_args:
 	fuse_opt_free_args(&args);
-	rcfs_reporter_stop(reporter);
+	rcfs_reporter_stop(d, reporter);
 	if (d->log_level >= RCFS_LOG_DEBUG)
 		rcfs_reporter_print(d);
 	return ret;

@@ -14,6 +14,6 @@ void rcfs_reporter_print(struct rcfs_daemon *d);
 int rcfs_reporter_start(struct rcfs_daemon *d, pthread_t *thread);
 
 /* Stop the thread started by rcfs_reporter_start. */
-void rcfs_reporter_stop(pthread_t thread);
+void rcfs_reporter_stop(struct rcfs_daemon *d, pthread_t thread);
 
 #endif
