@@ -32,12 +32,16 @@ static void count(fuse_req_t req, enum rcfs_op op)
 	rcfs_stats_count(&daemon_of(req)->stats, op);
 }
 
+/* Per-request lines only at debug level; below it this costs one comparison per request. */
 static void trace(fuse_req_t req, const char *op, int ret)
 {
-	const struct fuse_ctx *fc = fuse_req_ctx(req);
+	const struct fuse_ctx *fc;
 
-	rcfs_log(daemon_of(req)->log_level, RCFS_LOG_DEBUG, "%s pid=%d uid=%u: %s", op,
-		 (int)fc->pid, (unsigned)fc->uid, ret < 0 ? strerror(-ret) : "ok");
+	if (daemon_of(req)->log_level < RCFS_LOG_DEBUG)
+		return;
+	fc = fuse_req_ctx(req);
+	rcfs_log(RCFS_LOG_DEBUG, RCFS_LOG_DEBUG, "%s pid=%d uid=%u: %s", op, (int)fc->pid,
+		 (unsigned)fc->uid, ret < 0 ? strerror(-ret) : "ok");
 }
 
 static void reply_err(fuse_req_t req, const char *op, int ret)
