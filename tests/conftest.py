@@ -14,18 +14,9 @@ import pathlib
 
 import pytest
 
+from testenv import is_real_root
+
 BUILD = pathlib.Path(os.environ.get("RCFS_BUILD", pathlib.Path(__file__).resolve().parent.parent / "build"))
-
-
-def is_real_root():
-    """Root of the initial user namespace (not just uid 0 inside a user namespace)."""
-    if os.geteuid() != 0:
-        return False
-    try:
-        with open("/proc/self/uid_map") as f:
-            return f.read().split() == ["0", "0", "4294967295"]
-    except OSError:
-        return False
 
 
 def pytest_configure(config):

@@ -38,6 +38,8 @@ import sys
 import tempfile
 import time
 
+from testenv import is_real_root  # noqa: F401 (re-exported to the tests)
+
 FSTYPE = "fuse.resolvconffs"
 FSNAME = "resolvconffs"    # the mount source in mountinfo
 PYTHON = sys.executable or "/usr/bin/python3"
@@ -60,17 +62,6 @@ DEFAULT_STDERR_OK = (
 
 # The exact reason every FUSE test skips with when /dev/fuse cannot be opened.
 DEV_FUSE_UNUSABLE = "/dev/fuse is not usable by this user"
-
-
-def is_real_root():
-    """Root of the initial user namespace (as tests/conftest.py's is_real_root)."""
-    if os.geteuid() != 0:
-        return False
-    try:
-        with open("/proc/self/uid_map") as f:
-            return f.read().split() == ["0", "0", "4294967295"]
-    except OSError:
-        return False
 
 
 def dev_fuse_usable():
