@@ -21,7 +21,7 @@ import time
 import pytest
 
 import fuseutil
-from fuseutil import TIMEOUT, any_mount_under, run, wait_for
+from fuseutil import TIMEOUT, any_mount_under, run, tree, wait_for
 
 NS_KINDS = ("net", "mnt", "uts", "ipc", "user", "pid", "cgroup", "time")
 # Kinds whose new namespace only the children of the unsharing process enter.
@@ -162,18 +162,6 @@ def named_netns():
     yield make
     for ns in made:
         ns.delete()
-
-
-def tree(root):
-    """Every path below root with its type, size and inode: 'nothing created' is checked
-    against it."""
-    out = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            p = os.path.join(dirpath, name)
-            st = os.lstat(p)
-            out[os.path.relpath(p, root)] = (st.st_mode, st.st_size, st.st_ino)
-    return out
 
 
 def refused(binary, argv, cwd, repro_binary=None, wrapper=()):

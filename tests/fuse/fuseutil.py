@@ -95,6 +95,18 @@ def new_workdir(tag="t"):
     return d
 
 
+def tree(root):
+    """Every path below root with its type, size and inode: what "nothing created" is checked
+    against."""
+    out = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            p = os.path.join(dirpath, name)
+            st = os.lstat(p)
+            out[os.path.relpath(p, root)] = (st.st_mode, st.st_size, st.st_ino)
+    return out
+
+
 def wait_for(pred, timeout, what, interval=0.005):
     """Poll pred() until it returns something truthy; return that, or fail after timeout."""
     deadline = time.monotonic() + timeout

@@ -9,20 +9,9 @@ import subprocess
 import pytest
 
 import fuseutil
-from fuseutil import TIMEOUT, any_mount_under, new_workdir, rcfs_mounts
+from fuseutil import TIMEOUT, any_mount_under, new_workdir, rcfs_mounts, tree
 
 USAGE = "Usage: resolvconffs [OPTIONS] backing_directory mountpoint_file"
-
-
-def tree(root):
-    """Every path below root with its type and size: what 'nothing created' is checked against."""
-    out = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            p = os.path.join(dirpath, name)
-            st = os.lstat(p)
-            out[os.path.relpath(p, root)] = (st.st_mode, st.st_size, st.st_ino)
-    return out
 
 
 @pytest.fixture
