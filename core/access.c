@@ -16,14 +16,16 @@
 #define CAP_FOWNER          3
 
 /* What the caller's /proc/<tid>/status says about its credentials: whether it is in group
- * `want` (supplementary list) and its effective capabilities. */
+ * `want` (supplementary list), its real uid, and its effective and permitted capabilities. */
 struct creds {
 	gid_t want;
 	int in_group;
+	uint64_t ruid;    /* UINT64_MAX until read */
 	uint64_t capeff;
+	uint64_t capprm;
 };
 
-enum scan_state { LINE_START, KEY, GROUPS, CAPEFF, SKIP };
+enum scan_state { LINE_START, KEY, GROUPS, UID, UID_DONE, CAPEFF, CAPPRM, SKIP };
 
 struct scanner {
 	enum scan_state state;
@@ -53,7 +55,9 @@ static void scan_byte(struct scanner *s, struct creds *cr, char ch)
 	case KEY:
 		if (ch == ':') {
 			s->state = s->klen == 6 && !memcmp(s->key, "Groups", 6) ? GROUPS :
-				   s->klen == 6 && !memcmp(s->key, "CapEff", 6) ? CAPEFF : SKIP;
+				   s->klen == 3 && !memcmp(s->key, "Uid", 3) ? UID :
+				   s->klen == 6 && !memcmp(s->key, "CapEff", 6) ? CAPEFF :
+				   s->klen == 6 && !memcmp(s->key, "CapPrm", 6) ? CAPPRM : SKIP;
 			s->num = 0;
 			s->digits = 0;
 		} else if (ch == '\n') {
@@ -77,14 +81,32 @@ static void scan_byte(struct scanner *s, struct creds *cr, char ch)
 		if (ch == '\n')
 			s->state = LINE_START;
 		break;
+	case UID:
+		/* The first of "real effective saved fs". */
+		if (ch >= '0' && ch <= '9') {
+			if (s->num <= UINT32_MAX)
+				s->num = s->num * 10 + (uint64_t)(ch - '0');
+			s->digits++;
+		} else if (s->digits) {
+			cr->ruid = s->num <= UINT32_MAX ? s->num : UINT64_MAX;
+			s->state = ch == '\n' ? LINE_START : UID_DONE;
+		} else if (ch == '\n') {
+			s->state = LINE_START;
+		}
+		break;
 	case CAPEFF:
+	case CAPPRM: {
+		uint64_t *cap = s->state == CAPEFF ? &cr->capeff : &cr->capprm;
+
 		if (ch >= '0' && ch <= '9')
-			cr->capeff = cr->capeff << 4 | (uint64_t)(ch - '0');
+			*cap = *cap << 4 | (uint64_t)(ch - '0');
 		else if (ch >= 'a' && ch <= 'f')
-			cr->capeff = cr->capeff << 4 | (uint64_t)(ch - 'a' + 10);
+			*cap = *cap << 4 | (uint64_t)(ch - 'a' + 10);
 		else if (ch == '\n')
 			s->state = LINE_START;
 		break;
+	}
+	case UID_DONE:
 	case SKIP:
 		if (ch == '\n')
 			s->state = LINE_START;
@@ -126,7 +148,7 @@ static void read_creds(const struct rcfs_ctx *ctx, pid_t pid, struct creds *cr)
 	if (s.state == GROUPS)
 		end_group(&s, cr);
 	if (!same_userns(ctx, pid))
-		cr->capeff = 0;
+		cr->capeff = cr->capprm = 0;
 }
 
 static int has_cap(const struct creds *cr, int cap)
@@ -157,32 +179,50 @@ static int mode_allows(const struct rcfs_ctx *ctx, const struct rcfs_caller *c,
 	return ((unsigned)mask & ~mode & 7) == 0;
 }
 
-int rcfs_access_check(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller,
-		      const struct stat *st, int mask)
+/* Which capabilities count: the caller's effective ones, or those access(2) runs with. */
+enum cap_rule { CAPS_EFFECTIVE, CAPS_ACCESS };
+
+/* access(2) checks with the real uid and gid (the request carries them) and, unless the real uid
+ * is root, without any capability; root's are its permitted ones (the kernel's
+ * access_override_creds). A request whose uid is not the real uid came from
+ * faccessat(AT_EACCESS), which keeps the effective ones. */
+static uint64_t caps_of(const struct creds *cr, const struct rcfs_caller *c, enum cap_rule rule)
 {
-	struct creds cr = { .want = (gid_t)-1 };
+	if (rule == CAPS_EFFECTIVE || cr->ruid != (uint64_t)c->uid)
+		return cr->capeff;
+	return cr->ruid == 0 ? cr->capprm : 0;
+}
+
+static int check(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller,
+		 const struct stat *st, int mask, enum cap_rule rule)
+{
+	struct creds cr = { .want = (gid_t)-1, .ruid = UINT64_MAX };
 	int have_creds = 0;
+	uint64_t caps;
 
 	if (mode_allows(ctx, caller, st, mask, &cr, &have_creds))
 		return 0;
 	if (!have_creds)
 		read_creds(ctx, caller->pid, &cr);
+	caps = caps_of(&cr, caller, rule);
 	/* As in the kernel: DAC override grants execute only when some execute bit is set. */
-	if (has_cap(&cr, CAP_DAC_OVERRIDE) && (!(mask & X_OK) || (st->st_mode & 0111)))
+	if ((caps >> CAP_DAC_OVERRIDE & 1) && (!(mask & X_OK) || (st->st_mode & 0111)))
 		return 0;
-	if (mask == R_OK && has_cap(&cr, CAP_DAC_READ_SEARCH))
+	if (mask == R_OK && (caps >> CAP_DAC_READ_SEARCH & 1))
 		return 0;
 	return -EACCES;
 }
 
-int rcfs_access(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller, int mask)
+int rcfs_access_check(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller,
+		      const struct stat *st, int mask)
 {
-	struct stat st;
-	int ret = rcfs_stat(ctx, caller, &st);
+	return check(ctx, caller, st, mask, CAPS_EFFECTIVE);
+}
 
-	if (ret || mask == F_OK)
-		return ret;
-	return rcfs_access_check(ctx, caller, &st, mask);
+int rcfs_access_check_real(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller,
+			   const struct stat *st, int mask)
+{
+	return check(ctx, caller, st, mask, CAPS_ACCESS);
 }
 
 static int owner_or_cap(const struct rcfs_ctx *ctx, const struct rcfs_caller *c,
@@ -197,7 +237,7 @@ static int owner_or_cap(const struct rcfs_ctx *ctx, const struct rcfs_caller *c,
 int rcfs_setattr_check(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller, int with_fd,
 		       const struct stat *st, const struct rcfs_setattr *sa)
 {
-	struct creds cr = { .want = (gid_t)-1 };
+	struct creds cr = { .want = (gid_t)-1, .ruid = UINT64_MAX };
 	int both_now = (sa->valid & RCFS_SET_ATIME) && (sa->valid & RCFS_SET_MTIME) &&
 		       sa->atime.tv_nsec == UTIME_NOW && sa->mtime.tv_nsec == UTIME_NOW;
 	int ret;

@@ -1,6 +1,7 @@
 #include "backing.h"
 #include "filter.h"
 #include "nsid.h"
+#include "statat.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -38,9 +39,10 @@ static int write_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
-static int copy_fd(int in, int out)
+static int copy_fd(int in, int out, off_t max)
 {
 	char buf[16384];
+	off_t total = 0;
 
 	for (;;) {
 		ssize_t n = read(in, buf, sizeof(buf));
@@ -53,6 +55,10 @@ static int copy_fd(int in, int out)
 		}
 		if (n == 0)
 			return 0;
+		/* The template may grow while it is copied: the copy never passes the limit. */
+		total += n;
+		if (total > max)
+			return -EFBIG;
 		ret = write_all(out, buf, (size_t)n);
 		if (ret)
 			return ret;
@@ -106,32 +112,37 @@ static int copy_filtered(const struct rcfs_ctx *ctx, int in, int out)
 	filtered = malloc(cap);
 	n = filtered ? rcfs_filter_loopback(text, len, filtered, cap,
 					    (const char *const *)ctx->fallbacks, ctx->n_fallbacks) : -ENOMEM;
+	if (n > (long)ctx->max_size)
+		n = -EFBIG;
 	ret = n < 0 ? (int)n : write_all(out, filtered, (size_t)n);
 	free(filtered);
 	free(text);
 	return ret;
 }
 
-/* Fill fd with the template and give it the template's permission bits (set explicitly, so the
- * daemon's umask does not matter). */
-static int fill_from_template(const struct rcfs_ctx *ctx, int fd, int filter)
+int rcfs_backing_fill(const struct rcfs_ctx *ctx, int fd, int filter, struct stat *st)
 {
-	struct stat st;
 	int in, ret;
 
-	/* The template may have been replaced since startup: never block on a FIFO, never copy
-	 * anything but a regular file. */
+	/* The template may have been replaced since startup: never onto our own mount, never block
+	 * on a FIFO, never copy anything but a regular file of at most the size limit. */
+	ret = rcfs_statat(ctx, AT_FDCWD, ctx->template_path, st);
+	if (ret)
+		return ret;
 	in = open(ctx->template_path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
 	if (in < 0)
 		return -errno;
-	if (fstat(in, &st) < 0)
+	if (fstat(in, st) < 0)
 		ret = -errno;
-	else if (!S_ISREG(st.st_mode))
-		ret = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+	else if (!S_ISREG(st->st_mode))
+		ret = S_ISDIR(st->st_mode) ? -EISDIR : -EINVAL;
+	else if (st->st_size > ctx->max_size)
+		ret = -EFBIG;
 	else
-		ret = filter ? copy_filtered(ctx, in, fd) : copy_fd(in, fd);
+		ret = filter ? copy_filtered(ctx, in, fd) : copy_fd(in, fd, ctx->max_size);
 	close(in);
-	if (!ret && fchmod(fd, st.st_mode & 0777) < 0)
+	/* Set explicitly, so the daemon's umask does not matter. */
+	if (!ret && fchmod(fd, st->st_mode & 0777) < 0)
 		ret = -errno;
 	return ret;
 }
@@ -152,12 +163,13 @@ static int link_anonymous(const struct rcfs_ctx *ctx, int fd, const char *name)
 
 static int create_anonymous(const struct rcfs_ctx *ctx, const char *name, int filter, uint64_t nsid)
 {
+	struct stat st;
 	int fd, ret;
 
 	fd = openat(ctx->backing_fd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
-	ret = fill_from_template(ctx, fd, filter);
+	ret = rcfs_backing_fill(ctx, fd, filter, &st);
 	if (!ret && nsid)
 		rcfs_nsid_record(fd, nsid);
 	if (!ret)
@@ -171,6 +183,7 @@ static int create_named(const struct rcfs_ctx *ctx, const char *name, int filter
 {
 	char tmp[RCFS_NAME_SIZE + 40];
 	unsigned long rnd = 0;
+	struct stat st;
 	int fd, ret;
 
 	if (getrandom(&rnd, sizeof(rnd), 0) < 0)
@@ -179,7 +192,7 @@ static int create_named(const struct rcfs_ctx *ctx, const char *name, int filter
 	fd = openat(ctx->backing_fd, tmp, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
-	ret = fill_from_template(ctx, fd, filter);
+	ret = rcfs_backing_fill(ctx, fd, filter, &st);
 	if (!ret && nsid)
 		rcfs_nsid_record(fd, nsid);
 	close(fd);

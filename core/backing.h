@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "context.h"
 
@@ -31,5 +32,11 @@ int rcfs_backing_create(const struct rcfs_ctx *ctx, const char *name);
  * nsid is recorded on the file (see nsid.h) before it appears. */
 int rcfs_backing_create_filtered(const struct rcfs_ctx *ctx, const char *name, int filter,
 				 uint64_t nsid);
+
+/* Fill fd (an empty file open for writing) with exactly what a copy of the template holds, through
+ * rcfs_filter_loopback when filter is set, and give it the template's permission bits; *st gets
+ * the template's attributes. -ELOOP for a template that leads onto our own mount, -EFBIG for one
+ * beyond the size limit, or the errno of the step that failed. */
+int rcfs_backing_fill(const struct rcfs_ctx *ctx, int fd, int filter, struct stat *st);
 
 #endif

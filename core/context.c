@@ -2,6 +2,7 @@
 #include "filter.h"
 #include "nslink.h"
 #include "nsid.h"
+#include "tview.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -11,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
 #include <unistd.h>
 
 static int fail_why(struct rcfs_init_error *err, const char *what, const char *arg, const char *why,
@@ -42,6 +45,23 @@ static int set_extension(struct rcfs_ctx *ctx, const char *ext)
 	return 0;
 }
 
+/* When the template lies in the backing directory (the shipped unit's template.conf), remember
+ * its name there: no namespace name may make that its file. */
+static void template_base(struct rcfs_ctx *ctx)
+{
+	const char *slash = strrchr(ctx->template_path, '/');
+	char dir[PATH_MAX];
+	struct stat d, b;
+
+	if ((size_t)(slash - ctx->template_path) >= sizeof(dir) || strlen(slash + 1) > NAME_MAX)
+		return;
+	memcpy(dir, ctx->template_path, (size_t)(slash - ctx->template_path));
+	dir[slash - ctx->template_path] = '\0';
+	if (stat(dir[0] ? dir : "/", &d) == 0 && fstat(ctx->backing_fd, &b) == 0 &&
+	    d.st_dev == b.st_dev && d.st_ino == b.st_ino)
+		strcpy(ctx->tmpl_base, slash + 1);
+}
+
 /* The template is re-opened by path whenever a file is created, so that replacing or restoring
  * it takes effect without a restart; store it absolute so a later chdir cannot change it. */
 static int set_template(struct rcfs_ctx *ctx, const char *path)
@@ -60,10 +80,14 @@ static int set_template(struct rcfs_ctx *ctx, const char *path)
 		ret = -EISDIR;
 	else if (!S_ISREG(st.st_mode))
 		ret = -EINVAL;
+	else if (st.st_size > ctx->max_size)
+		ret = -EFBIG;
 	close(fd);
 	if (ret)
 		return ret;
 
+	ctx->tmpl_dev = st.st_dev;
+	ctx->tmpl_ino = st.st_ino;
 	if (path[0] == '/') {
 		ctx->template_path = strdup(path);
 	} else {
@@ -72,7 +96,10 @@ static int set_template(struct rcfs_ctx *ctx, const char *path)
 		if (asprintf(&ctx->template_path, "%s/%s", cwd, path) < 0)
 			ctx->template_path = NULL;
 	}
-	return ctx->template_path ? 0 : -ENOMEM;
+	if (!ctx->template_path)
+		return -ENOMEM;
+	template_base(ctx);
+	return 0;
 }
 
 /* One of our own namespace ids; 0 (matching no caller) if unknown. */
@@ -180,6 +207,32 @@ static int set_names(struct rcfs_ctx *ctx, const struct rcfs_config *cfg, struct
 	return 0;
 }
 
+static int is_procfs(int fd)
+{
+	struct statfs sfs;
+
+	return fstatfs(fd, &sfs) == 0 && sfs.f_type == PROC_SUPER_MAGIC;
+}
+
+/* The template view and the size lock, which every request path may need. */
+static int set_locks(struct rcfs_ctx *ctx, struct rcfs_init_error *err)
+{
+	int e = rcfs_tview_init(ctx);
+
+	if (e)
+		return fail(err, "default file", "", e);
+	ctx->size_lock = malloc(sizeof(*ctx->size_lock));
+	if (!ctx->size_lock)
+		return fail(err, "size limit", "", -ENOMEM);
+	e = pthread_mutex_init(ctx->size_lock, NULL);
+	if (e) {
+		free(ctx->size_lock);
+		ctx->size_lock = NULL;
+		return fail(err, "size limit", "", -e);
+	}
+	return 0;
+}
+
 /* Unique ids only matter for namespace keys; probe the kernel once. */
 static int set_nsid(struct rcfs_ctx *ctx, const struct rcfs_config *cfg, struct rcfs_init_error *err)
 {
@@ -210,7 +263,7 @@ int rcfs_ctx_init(struct rcfs_ctx *ctx, const struct rcfs_config *cfg, struct rc
 	ctx->procfs_fd = -1;
 	ctx->backing_fd = -1;
 	ctx->etc_fd = -1;
-	ctx->check_access = cfg->check_access;
+	ctx->max_size = cfg->max_size > 0 ? (off_t)cfg->max_size : RCFS_MAX_SIZE_DEFAULT;
 	ctx->user_ns = own_ns("user");
 	ctx->warn = cfg->warn;
 	ctx->warn_arg = cfg->warn_arg;
@@ -231,6 +284,8 @@ int rcfs_ctx_init(struct rcfs_ctx *ctx, const struct rcfs_config *cfg, struct rc
 		ret = fail(err, "procfs", procfs, -errno);
 		goto out_backing;
 	}
+	ctx->real_procfs = is_procfs(ctx->procfs_fd);
+	ctx->own_key_ns = ctx->key_source == RCFS_KEY_NS ? own_ns(ctx->ns_kind) : 0;
 	if (cfg->template_path) {
 		ret = set_template(ctx, cfg->template_path);
 		if (ret) {
@@ -243,6 +298,8 @@ int rcfs_ctx_init(struct rcfs_ctx *ctx, const struct rcfs_config *cfg, struct rc
 		ret = set_filter(ctx, cfg, err);
 	if (!ret)
 		ret = set_nsid(ctx, cfg, err);
+	if (!ret)
+		ret = set_locks(ctx, err);
 	if (ret)
 		goto out_names;
 	return 0;
@@ -261,6 +318,12 @@ out_backing:
 
 void rcfs_ctx_fini(struct rcfs_ctx *ctx)
 {
+	rcfs_tview_fini(ctx);
+	if (ctx->size_lock) {
+		pthread_mutex_destroy(ctx->size_lock);
+		free(ctx->size_lock);
+		ctx->size_lock = NULL;
+	}
 	if (ctx->names) {
 		rcfs_names_fini(ctx->names);
 		free(ctx->names);

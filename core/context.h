@@ -5,8 +5,14 @@
 #include <limits.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "names.h"
+
+/* The default --max-size: resolv.conf files are a few hundred bytes. */
+#define RCFS_MAX_SIZE_DEFAULT (1024 * 1024)
+
+struct rcfs_tview;
 
 /* The longest extension that leaves room in NAME_MAX for a 20-digit id and the dot, and for
  * the `.stale-<id>-<id>` suffix of a file moved aside (see backing.h). */
@@ -18,7 +24,7 @@ struct rcfs_config {
 	const char *backing_dir;   /* directory holding <id>.<extension> files */
 	const char *extension;     /* NULL means "conf"; "" means no dot */
 	const char *template_path; /* copied to a missing backing file; NULL: ENOENT instead */
-	int check_access;          /* the daemon checks permissions (no kernel default_permissions) */
+	long long max_size;        /* largest backing file a write or truncate may make; 0: 1 MiB */
 	const char *key_kind;      /* NULL or "net" (default), mnt, uts, ipc, user, pid, cgroup,
 				    * time (namespace links), uid or gid (request credentials) */
 	const char *names_dir;     /* serve ip-netns names from here (e.g. /run/netns); NULL: off */
@@ -53,8 +59,17 @@ struct rcfs_ctx {
 	const char *ns_kind;          /* namespace type the key is read from, e.g. "net" */
 	char ext[RCFS_EXT_MAX + 1];   /* extension without the dot */
 	char *template_path;          /* absolute path, or NULL */
-	int check_access;             /* open and setattr check permissions themselves */
+	off_t max_size;               /* see struct rcfs_config */
 	uint64_t user_ns;             /* our user namespace id: only its callers' capabilities count */
+	uint64_t own_key_ns;          /* our own namespace of the key's kind: always gets a file */
+	int real_procfs;              /* procfs_fd is a procfs (not an administrator's fake tree) */
+	dev_t mount_dev;              /* device of our own mount once mounted, else 0: a name that
+				       * resolves onto it would make the daemon call itself */
+	dev_t tmpl_dev;               /* the template's identity at startup: never a namespace's file */
+	ino_t tmpl_ino;
+	char tmpl_base[NAME_MAX + 1]; /* the template's name when it lies in the backing directory */
+	struct rcfs_tview *tview;     /* the template as served to namespaces without a file */
+	pthread_mutex_t *size_lock;   /* serialises size checks with the writes they allow */
 	struct rcfs_names *names;     /* ip-netns names, or NULL */
 	int filter_loopback;          /* see struct rcfs_config */
 	char **fallbacks;             /* owned copies */

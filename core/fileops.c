@@ -1,20 +1,27 @@
 #include "fileops.h"
-#include "access.h"
 #include "backing.h"
+#include "io.h"
 #include "nsid.h"
+#include "owner.h"
+#include "stale.h"
+#include "statat.h"
 #include "target.h"
+#include "tview.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
-#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 /* Flags passed through to the backing open. O_APPEND matters most: the kernel computes an append
  * offset from whatever size it last saw, which may be another caller's file; an O_APPEND backing
- * fd makes pwrite append to the caller's own file regardless of that offset. */
-#define PASS_FLAGS (O_ACCMODE | O_APPEND | O_TRUNC | O_SYNC | O_DSYNC | O_NOATIME)
+ * fd makes pwrite append to the caller's own file regardless of that offset. O_TRUNC is applied
+ * only once the caller's permission is checked. O_NONBLOCK changes nothing for a regular file,
+ * and keeps a FIFO put in its place from hanging the request thread. */
+#define PASS_FLAGS (O_ACCMODE | O_APPEND | O_SYNC | O_DSYNC)
+
+/* A missing file that may not be created is served as the template view instead. */
+#define SERVE_VIEW 1
 
 int rcfs_caller_name(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller, char *buf)
 {
@@ -30,141 +37,95 @@ int rcfs_caller_name(const struct rcfs_ctx *ctx, const struct rcfs_caller *calle
 	return 0;
 }
 
-/* After an operation on the target failed with err: a missing file that may be created from the
- * template is created (0: try again); anything else is returned as it is. */
+/* After an operation on t failed with err: a missing file that may be created from the template
+ * is created (0: try again), or the caller is served the template view (SERVE_VIEW: its
+ * namespace may not make the daemon use the disk); anything else is returned as it is. */
 static int create_missing(const struct rcfs_ctx *ctx, const struct rcfs_target *t, int err)
 {
 	uint64_t nsid = 0;
+	int ret;
 
 	if (err != -ENOENT || !t->creatable)
 		return err;
+	ret = rcfs_owner_may_create(ctx, &t->caller, t->key);
+	if (ret <= 0)
+		return ret ? ret : SERVE_VIEW;
 	if (ctx->nsid && t->recyclable && rcfs_nsid_of(ctx, &t->caller, &nsid))
 		nsid = 0;
 	return rcfs_backing_create_filtered(ctx, t->name, t->filter, nsid);
 }
 
-/* Move the file at t aside as `<name>.stale-<recorded id>` (or `...-<current id>` if that is
- * taken), if it still is the inode fd has open: a concurrent request of the same namespace may
- * have done it already. Returns 0 when t is free for a fresh copy, or -errno: the file is then
- * neither served nor destroyed. */
-static int move_aside(const struct rcfs_ctx *ctx, const struct rcfs_target *t, int fd,
-		      uint64_t recorded, uint64_t current)
+/* The template is never any namespace's file, whatever links lead to it. */
+static int served(const struct rcfs_ctx *ctx, const struct stat *st)
 {
-	char aside[RCFS_TARGET_SIZE + 48];
-	struct stat open_st, named_st;
-	int ret = 0;
+	int ret = rcfs_regular(st);
 
-	pthread_mutex_lock(ctx->stale_lock);
-	if (fstat(fd, &open_st) == 0 && fstatat(t->dirfd, t->name, &named_st, 0) == 0 &&
-	    open_st.st_ino == named_st.st_ino && open_st.st_dev == named_st.st_dev) {
-		snprintf(aside, sizeof(aside), "%s" RCFS_STALE_INFIX "%" PRIu64, t->name, recorded);
-		ret = renameat2(t->dirfd, t->name, t->dirfd, aside, RENAME_NOREPLACE) ? -errno : 0;
-		if (ret == -EEXIST) {
-			snprintf(aside, sizeof(aside), "%s" RCFS_STALE_INFIX "%" PRIu64 "-%" PRIu64,
-				 t->name, recorded, current);
-			ret = renameat2(t->dirfd, t->name, t->dirfd, aside, RENAME_NOREPLACE) ? -errno : 0;
-		}
-		if (ctx->warn && !ret)
-			ctx->warn(ctx->warn_arg, "namespace id in %s was reused (unique id %" PRIu64
-				  ", file made for %" PRIu64 "): moved it aside as %s",
-				  t->name, current, recorded, aside);
-		else if (ctx->warn)
-			ctx->warn(ctx->warn_arg, "namespace id in %s was reused (unique id %" PRIu64
-				  ", file made for %" PRIu64 "), but it cannot be moved aside: %s",
-				  t->name, current, recorded, strerror(-ret));
+	if (!ret && ctx->tmpl_ino && st->st_ino == ctx->tmpl_ino && st->st_dev == ctx->tmpl_dev)
+		return -EPERM;
+	return ret;
+}
+
+static int stat_target(const struct rcfs_ctx *ctx, const struct rcfs_target *t, struct stat *st)
+{
+	int ret = rcfs_statat(ctx, t->dirfd, t->name, st);
+
+	return ret ? ret : served(ctx, st);
+}
+
+/* Stat t's file, creating it when missing; SERVE_VIEW with *st the template view's attributes. */
+static int stat_or_create(const struct rcfs_ctx *ctx, const struct rcfs_target *t, struct stat *st)
+{
+	int ret = stat_target(ctx, t, st);
+
+	if (ret != -ENOENT)
+		return ret;
+	ret = create_missing(ctx, t, ret);
+	if (ret == SERVE_VIEW) {
+		ret = rcfs_tview_stat(ctx, st);
+		return ret ? ret : SERVE_VIEW;
 	}
-	pthread_mutex_unlock(ctx->stale_lock);
-	return ret;
-}
-
-/* Empty the file open at fd, which may be open read-only (Linux truncates on O_RDONLY|O_TRUNC
- * too): then through a writable reopening of the same inode. */
-static int truncate_open(int fd, int flags)
-{
-	char path[40];
-	int wfd, ret;
-
-	if ((flags & O_ACCMODE) != O_RDONLY)
-		return ftruncate(fd, 0) == 0 ? 0 : -errno;
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	wfd = open(path, O_WRONLY | O_CLOEXEC);
-	if (wfd < 0)
-		return -errno;
-	ret = ftruncate(wfd, 0) == 0 ? 0 : -errno;
-	close(wfd);
-	return ret;
-}
-
-/* Whether the id-named file open at fd was made for an earlier namespace with the same
- * (recycled) id: its recorded unique id differs from the caller's. Files without a record,
- * and callers whose unique id cannot be read, are served as they are. */
-static int is_stale(const struct rcfs_ctx *ctx, const struct rcfs_target *t, int fd,
-		    uint64_t *recorded, uint64_t *current)
-{
-	return rcfs_nsid_recorded(fd, recorded) == 0 &&
-	       rcfs_nsid_of(ctx, &t->caller, current) == 0 && *recorded != *current;
-}
-
-/* Only a regular file is served. The mount's root is one inode of type "regular file": if
- * getattr ever reported another type for one caller, the kernel would mark the inode bad and
- * fail every caller's requests with EIO. */
-static int regular_only(const struct stat *st)
-{
-	if (S_ISREG(st->st_mode))
-		return 0;
-	return S_ISDIR(st->st_mode) ? -EISDIR : -ENXIO;
+	return ret ? ret : stat_target(ctx, t, st);
 }
 
 int rcfs_stat(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller, struct stat *st)
 {
 	struct rcfs_target t;
-	int ret;
+	int ret = rcfs_target_resolve(ctx, caller, &t);
 
-	ret = rcfs_target_resolve(ctx, caller, &t);
-	if (ret)
-		return ret;
-	if (fstatat(t.dirfd, t.name, st, 0) == 0)
-		return regular_only(st);
-	ret = create_missing(ctx, &t, -errno);
-	if (ret)
-		return ret;
-	return fstatat(t.dirfd, t.name, st, 0) == 0 ? regular_only(st) : -errno;
+	if (!ret)
+		ret = stat_or_create(ctx, &t, st);
+	return ret == SERVE_VIEW ? 0 : ret;
 }
 
-static int open_backing(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller, int flags)
+/* Open t's file (never its name onto our own mount) and stat it into *st; missing, it is created
+ * from the template first, or SERVE_VIEW is returned. */
+static int open_target(const struct rcfs_ctx *ctx, const struct rcfs_target *t, int flags,
+		       struct stat *st)
 {
-	struct rcfs_target t;
-	uint64_t recorded, current;
-	int fd, ret, check, trunc;
+	int fd, ret;
 
-	ret = rcfs_target_resolve(ctx, caller, &t);
-	if (ret)
-		return ret;
-	/* A recycled id is checked at open only, not at stat, and before O_TRUNC can empty the
-	 * file that is about to be kept aside for the admin. */
-	check = ctx->nsid && t.recyclable;
-	trunc = check && (flags & O_TRUNC);
-	/* O_NONBLOCK changes nothing for a regular file, and keeps a FIFO put in its place from
-	 * hanging the request thread. */
-	flags = (flags & PASS_FLAGS & ~(trunc ? O_TRUNC : 0)) | O_CLOEXEC | O_NONBLOCK;
-	fd = openat(t.dirfd, t.name, flags);
-	if (fd >= 0 && check && is_stale(ctx, &t, fd, &recorded, &current)) {
-		ret = move_aside(ctx, &t, fd, recorded, current);
-		close(fd);
+	for (int tries = 0;; tries++) {
+		ret = rcfs_statat(ctx, t->dirfd, t->name, st);
+		fd = ret ? ret : openat(t->dirfd, t->name, flags | O_CLOEXEC | O_NONBLOCK);
+		if (fd == -1)
+			fd = -errno;
+		if (fd >= 0) {
+			/* A file made for a namespace whose id was recycled is moved aside: once. */
+			ret = tries ? 0 : rcfs_stale_check(ctx, t, fd);
+			if (ret == 0)
+				break;
+			close(fd);
+			if (ret < 0)
+				return ret;
+			fd = -ENOENT;
+		}
+		ret = tries ? fd : create_missing(ctx, t, fd);
 		if (ret)
 			return ret;
-		fd = -1;
-		errno = ENOENT;
 	}
-	if (fd < 0) {
-		ret = create_missing(ctx, &t, -errno);
-		if (ret)
-			return ret;
-		fd = openat(t.dirfd, t.name, flags);
-		if (fd < 0)
-			return -errno;
-	}
-	ret = trunc ? truncate_open(fd, flags) : 0;
+	ret = rcfs_fstat(fd, st);
+	if (!ret)
+		ret = served(ctx, st);
 	if (ret) {
 		close(fd);
 		return ret;
@@ -180,21 +141,18 @@ static int open_mask(int flags)
 	return flags & O_TRUNC ? mask | W_OK : mask;
 }
 
-/* The check is made on the inode actually opened, so nothing can change between the check and
- * the use; O_TRUNC waits until the check has passed. */
-static int open_checked(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller, int flags)
+/* The view is the template itself, never a file of the caller's: nothing is written to it. */
+static int open_view(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller, int mask)
 {
 	struct stat st;
 	int fd, ret;
 
-	fd = open_backing(ctx, caller, flags & ~O_TRUNC);
+	if (mask & W_OK)
+		return -EROFS;
+	fd = rcfs_tview_open(ctx, &st);
 	if (fd < 0)
 		return fd;
-	ret = rcfs_fstat(fd, &st);
-	if (!ret)
-		ret = rcfs_access_check(ctx, caller, &st, open_mask(flags));
-	if (!ret && (flags & O_TRUNC))
-		ret = truncate_open(fd, flags);
+	ret = rcfs_access_check(ctx, caller, &st, mask);
 	if (ret) {
 		close(fd);
 		return ret;
@@ -202,87 +160,97 @@ static int open_checked(const struct rcfs_ctx *ctx, const struct rcfs_caller *ca
 	return fd;
 }
 
+/* The permission is decided on the inode actually opened, so nothing can change between the
+ * check and the use; O_TRUNC waits until the check has passed. */
 int rcfs_open(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller, int flags)
 {
-	return ctx->check_access ? open_checked(ctx, caller, flags) : open_backing(ctx, caller, flags);
-}
+	struct rcfs_target t;
+	struct stat st;
+	int fd, ret, mask = open_mask(flags);
 
-int rcfs_truncate(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller, off_t size)
-{
-	int fd, ret;
-
-	/* truncate(2) has no *at form; an fd opened relative to the backing directory does it.
-	 * Permission is the caller's business (rcfs_setattr checks it first when asked to). */
-	fd = open_backing(ctx, caller, O_WRONLY);
+	ret = rcfs_target_resolve(ctx, caller, &t);
+	if (ret)
+		return ret;
+	fd = open_target(ctx, &t, flags & PASS_FLAGS, &st);
+	if (fd == SERVE_VIEW)
+		return open_view(ctx, caller, mask);
 	if (fd < 0)
 		return fd;
-	ret = rcfs_ftruncate(fd, size);
-	close(fd);
-	return ret;
+	ret = rcfs_access_check(ctx, caller, &st, mask);
+	if (!ret && (flags & O_TRUNC))
+		ret = rcfs_resize(ctx, fd, (flags & O_ACCMODE) != O_RDONLY, 0);
+	if (ret) {
+		close(fd);
+		return ret;
+	}
+	return fd;
 }
 
-static void change_times(const struct rcfs_setattr *sa, struct timespec ts[2])
+int rcfs_access(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller, int mask)
 {
-	ts[0] = sa->valid & RCFS_SET_ATIME ? sa->atime : (struct timespec){ .tv_nsec = UTIME_OMIT };
-	ts[1] = sa->valid & RCFS_SET_MTIME ? sa->mtime : (struct timespec){ .tv_nsec = UTIME_OMIT };
-}
+	struct rcfs_target t;
+	struct stat st;
+	int ret = rcfs_target_resolve(ctx, caller, &t);
 
-static uid_t change_uid(const struct rcfs_setattr *sa)
-{
-	return sa->valid & RCFS_SET_UID ? sa->uid : (uid_t)-1;
-}
-
-static gid_t change_gid(const struct rcfs_setattr *sa)
-{
-	return sa->valid & RCFS_SET_GID ? sa->gid : (gid_t)-1;
+	if (!ret)
+		ret = stat_or_create(ctx, &t, &st);
+	if (ret == SERVE_VIEW && (mask & W_OK))
+		return -EROFS;
+	if (ret < 0 || mask == F_OK)
+		return ret < 0 ? ret : 0;
+	return rcfs_access_check_real(ctx, caller, &st, mask);
 }
 
 #define CHANGES_OWNER (RCFS_SET_UID | RCFS_SET_GID)
 #define CHANGES_TIMES (RCFS_SET_ATIME | RCFS_SET_MTIME)
 
-static int apply_by_fd(int fd, const struct rcfs_setattr *sa, struct stat *st)
+/* Apply sa through fd, the file the check was made on. */
+static int apply(const struct rcfs_ctx *ctx, int fd, int writable, const struct rcfs_setattr *sa,
+		 struct stat *st)
 {
-	struct timespec ts[2];
+	struct timespec ts[2] = {
+		sa->valid & RCFS_SET_ATIME ? sa->atime : (struct timespec){ .tv_nsec = UTIME_OMIT },
+		sa->valid & RCFS_SET_MTIME ? sa->mtime : (struct timespec){ .tv_nsec = UTIME_OMIT },
+	};
+	int ret;
 
-	change_times(sa, ts);
-	if ((sa->valid & RCFS_SET_SIZE) && ftruncate(fd, sa->size) < 0)
-		return -errno;
+	if (sa->valid & RCFS_SET_SIZE) {
+		ret = rcfs_resize(ctx, fd, writable, sa->size);
+		if (ret)
+			return ret;
+	}
 	if ((sa->valid & RCFS_SET_MODE) && fchmod(fd, sa->mode & 07777) < 0)
 		return -errno;
-	if ((sa->valid & CHANGES_OWNER) && fchown(fd, change_uid(sa), change_gid(sa)) < 0)
+	if ((sa->valid & CHANGES_OWNER) &&
+	    fchown(fd, sa->valid & RCFS_SET_UID ? sa->uid : (uid_t)-1,
+		   sa->valid & RCFS_SET_GID ? sa->gid : (gid_t)-1) < 0)
 		return -errno;
 	if ((sa->valid & CHANGES_TIMES) && futimens(fd, ts) < 0)
 		return -errno;
 	return rcfs_fstat(fd, st);
 }
 
-/* Without a handle (truncate(1), chmod(1), touch(1)) the change goes by name: an fd would need an
- * access mode the caller may not have (chmod of a 0200 file), and the kernel has already checked
- * ownership against the caller's own file under default_permissions. */
-static int apply_by_name(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller,
-			 const struct rcfs_setattr *sa, struct stat *st)
+/* Without a handle (truncate(1), chmod(1), touch(1)) the file is opened read-only for the change:
+ * the decision and the change both concern that inode, never the name a second time. */
+static int setattr_by_name(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller,
+			   const struct rcfs_setattr *sa, struct stat *st)
 {
 	struct rcfs_target t;
-	struct timespec ts[2];
-	const char *name = t.name;
-	int dfd, ret;
+	int fd, ret;
 
-	/* The size goes first and creates the file from the template if needed; every other change
-	 * needs the file to exist, which stat makes sure of the same way. */
-	ret = sa->valid & RCFS_SET_SIZE ? rcfs_truncate(ctx, caller, sa->size) : rcfs_stat(ctx, caller, st);
-	if (!ret)
-		ret = rcfs_target_resolve(ctx, caller, &t);
+	ret = rcfs_target_resolve(ctx, caller, &t);
 	if (ret)
 		return ret;
-	dfd = t.dirfd;
-	change_times(sa, ts);
-	if ((sa->valid & RCFS_SET_MODE) && fchmodat(dfd, name, sa->mode & 07777, 0) < 0)
-		return -errno;
-	if ((sa->valid & CHANGES_OWNER) && fchownat(dfd, name, change_uid(sa), change_gid(sa), 0) < 0)
-		return -errno;
-	if ((sa->valid & CHANGES_TIMES) && utimensat(dfd, name, ts, 0) < 0)
-		return -errno;
-	return fstatat(dfd, name, st, 0) == 0 ? regular_only(st) : -errno;
+	fd = open_target(ctx, &t, O_RDONLY, st);
+	if (fd == SERVE_VIEW)
+		return -EROFS;
+	if (fd < 0)
+		return fd;
+	ret = rcfs_setattr_check(ctx, caller, 0, st, sa);
+	if (!ret)
+		ret = apply(ctx, fd, 0, sa, st);
+	close(fd);
+	return ret;
 }
 
 int rcfs_setattr(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller, int fd,
@@ -290,61 +258,19 @@ int rcfs_setattr(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller, i
 {
 	int ret;
 
-	if (ctx->check_access) {
-		ret = fd >= 0 ? rcfs_fstat(fd, st) : rcfs_stat(ctx, caller, st);
-		if (!ret)
-			ret = rcfs_setattr_check(ctx, caller, fd >= 0, st, sa);
-		if (ret)
-			return ret;
-	}
-	return fd >= 0 ? apply_by_fd(fd, sa, st) : apply_by_name(ctx, caller, sa, st);
+	if (fd < 0)
+		return setattr_by_name(ctx, caller, sa, st);
+	/* With a handle (ftruncate), which the kernel has checked was opened for writing. */
+	ret = rcfs_fstat(fd, st);
+	if (!ret)
+		ret = rcfs_setattr_check(ctx, caller, 1, st, sa);
+	return ret ? ret : apply(ctx, fd, 1, sa, st);
 }
 
-ssize_t rcfs_pread(int fd, void *buf, size_t size, off_t off)
+int rcfs_truncate(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller, off_t size)
 {
-	ssize_t n;
+	struct rcfs_setattr sa = { .valid = RCFS_SET_SIZE, .size = size };
+	struct stat st;
 
-	/* One pread: on a regular file a short count already means end of file, and a second
-	 * call to learn that costs a syscall per read. */
-	do
-		n = pread(fd, buf, size, off);
-	while (n < 0 && errno == EINTR);
-	return n < 0 ? -errno : n;
-}
-
-ssize_t rcfs_pwrite(int fd, const void *buf, size_t size, off_t off)
-{
-	size_t done = 0;
-
-	while (done < size) {
-		ssize_t n = pwrite(fd, (const char *)buf + done, size - done, off + (off_t)done);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return done ? (ssize_t)done : -errno;
-		}
-		done += (size_t)n;
-	}
-	return (ssize_t)done;
-}
-
-int rcfs_fstat(int fd, struct stat *st)
-{
-	return fstat(fd, st) == 0 ? regular_only(st) : -errno;
-}
-
-int rcfs_ftruncate(int fd, off_t size)
-{
-	return ftruncate(fd, size) == 0 ? 0 : -errno;
-}
-
-int rcfs_fsync(int fd, int datasync)
-{
-	return (datasync ? fdatasync(fd) : fsync(fd)) == 0 ? 0 : -errno;
-}
-
-int rcfs_close(int fd)
-{
-	return close(fd) == 0 ? 0 : -errno;
+	return rcfs_setattr(ctx, caller, -1, &sa, &st);
 }

@@ -1,5 +1,8 @@
 #include "target.h"
 #include "backing.h"
+#include "statat.h"
+
+#include <string.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,10 +20,13 @@ static int with_extension(const struct rcfs_ctx *ctx, const char *base, char *bu
 static int etc_netns_file(const struct rcfs_ctx *ctx, const char *name, struct rcfs_target *t)
 {
 	struct stat st;
-	int n = snprintf(t->name, sizeof(t->name), "%s/%s", name, ctx->etc_base);
+	int n = snprintf(t->name, sizeof(t->name), "%s/%s", name, ctx->etc_base), ret;
 
-	if (n < 0 || (size_t)n >= sizeof(t->name) || fstatat(ctx->etc_fd, t->name, &st, 0) < 0)
+	if (n < 0 || (size_t)n >= sizeof(t->name))
 		return -ENOENT;
+	ret = rcfs_statat(ctx, ctx->etc_fd, t->name, &st);
+	if (ret)
+		return ret == -ELOOP ? ret : -ENOENT; /* absent or unusable: the rules below apply */
 	t->dirfd = ctx->etc_fd;
 	t->creatable = 0;
 	return 0;
@@ -40,13 +46,17 @@ int rcfs_target_resolve(const struct rcfs_ctx *ctx, const struct rcfs_caller *ca
 	t->creatable = 1;
 	t->filter = ctx->filter_loopback && key != ctx->own_net_ns;
 	t->recyclable = 0;
+	t->key = key;
 	t->caller = *caller;
 	if (ctx->names && rcfs_names_lookup(ctx->names, key, name, sizeof(name)) == 0) {
-		if (ctx->etc_fd >= 0 && etc_netns_file(ctx, name, t) == 0)
+		ret = ctx->etc_fd >= 0 ? etc_netns_file(ctx, name, t) : -ENOENT;
+		if (ret != -ENOENT)
+			return ret;
+		/* No room for NAME.<ext>, or NAME.<ext> is the template (a namespace named `template`
+		 * beside template.conf): the name is unusable here, the id rule applies. */
+		if (with_extension(ctx, name, t->name, RCFS_NAME_SIZE) == 0 &&
+		    strcmp(t->name, ctx->tmpl_base) != 0)
 			return 0;
-		if (with_extension(ctx, name, t->name, RCFS_NAME_SIZE) == 0)
-			return 0;
-		/* No room for NAME.<ext>: the name is unusable here, the id rule applies. */
 	}
 	t->recyclable = ctx->key_source == RCFS_KEY_NS;
 	return rcfs_backing_name(ctx, key, t->name, RCFS_NAME_SIZE);

@@ -14,12 +14,15 @@ struct rcfs_target {
 	int creatable;                /* a missing file may be created from the template */
 	int filter;                   /* ...through the loopback filter (another netns's file) */
 	int recyclable;               /* named by a namespace id, which the kernel may reuse */
+	uint64_t key;                 /* the caller's key */
 	struct rcfs_caller caller;    /* whom it was resolved for */
 };
 
 /* Resolve the caller to its file: `DIR/NAME/<mount basename>` in the /etc/netns layout when
  * the caller's namespace has an ip-netns name and that file exists; otherwise
- * `<NAME>.<ext>` in the backing directory for a named namespace, `<key>.<ext>` for the rest. */
+ * `<NAME>.<ext>` in the backing directory for a named namespace, `<key>.<ext>` for the rest.
+ * A name whose file would be the template itself is not used (the id rule applies), and an
+ * /etc/netns file that leads onto our own mount gives -ELOOP. */
 int rcfs_target_resolve(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller,
 			struct rcfs_target *t);
 

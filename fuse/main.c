@@ -1,6 +1,7 @@
 /* resolvconffs: mount one file whose content depends on the caller's network namespace. */
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -15,15 +16,15 @@
 #include "reporter.h"
 #include "startup.h"
 
-/* Mount options every instance needs: all users read the file (allow_other), and by default the
- * kernel checks permissions against the attributes we report, i.e. against the caller's own
- * backing file. --access-check=daemon drops default_permissions: the core checks instead. */
+/* Mount options every instance needs: all users read the file (allow_other). The daemon decides
+ * every permission itself (core/access.h); --access-check=kernel adds the kernel's
+ * default_permissions on top, which checks the one inode all namespaces share. */
 static const char BASE_MOUNT_OPTS[] = "fsname=resolvconffs,subtype=resolvconffs,allow_other";
 static const char KERNEL_CHECK_OPT[] = "default_permissions";
 
 static const char *access_opt(const struct rcfs_options *o)
 {
-	return o->cfg.check_access ? "" : KERNEL_CHECK_OPT;
+	return o->kernel_check ? KERNEL_CHECK_OPT : "";
 }
 
 static int build_fuse_args(struct fuse_args *args, const char *argv0, const struct rcfs_options *o)
@@ -31,7 +32,7 @@ static int build_fuse_args(struct fuse_args *args, const char *argv0, const stru
 	if (fuse_opt_add_arg(args, argv0) || fuse_opt_add_arg(args, "-o") ||
 	    fuse_opt_add_arg(args, BASE_MOUNT_OPTS))
 		return -1;
-	if (!o->cfg.check_access &&
+	if (o->kernel_check &&
 	    (fuse_opt_add_arg(args, "-o") || fuse_opt_add_arg(args, KERNEL_CHECK_OPT)))
 		return -1;
 	for (size_t i = 0; i < o->n_fuse_opts; i++)
@@ -59,12 +60,12 @@ static void log_startup(const struct rcfs_daemon *d, const struct rcfs_options *
 		snprintf(names, sizeof(names), "; names: %s", ctx->names->dir);
 	rcfs_log(d->log_level, RCFS_LOG_INFO,
 		 "serving %s from %s/%s%s%s%s; default file: %s; procfs: %s; "
-		 "access check: %s; recycled-id check: %s; mount options: %s%s%s%s",
+		 "access check: %s; recycled-id check: %s; max size: %jd; mount options: %s%s%s%s",
 		 o->mountpoint, o->cfg.backing_dir, key, ctx->ext[0] ? "." : "", ctx->ext, names,
 		 o->cfg.template_path ? o->cfg.template_path : "none (missing files give ENOENT)",
-		 o->cfg.procfs ? o->cfg.procfs : "/proc", o->cfg.check_access ? "daemon" : "kernel",
-		 ctx->nsid ? "on (NS_GET_ID)" : "off",
-		 BASE_MOUNT_OPTS, o->cfg.check_access ? "" : ",", access_opt(o), extra);
+		 o->cfg.procfs ? o->cfg.procfs : "/proc",
+		 o->kernel_check ? "kernel and daemon" : "daemon", ctx->nsid ? "on (NS_GET_ID)" : "off",
+		 (intmax_t)ctx->max_size, BASE_MOUNT_OPTS, o->kernel_check ? "," : "", access_opt(o), extra);
 }
 
 /* libfuse unmounts nothing when the session's descriptor polls POLLERR (a severed connection):
@@ -106,6 +107,8 @@ static int serve(struct rcfs_daemon *d, const struct rcfs_options *o, const char
 	if (fuse_session_mount(se, o->mountpoint))
 		goto err_signals;
 	mount_id = have_path ? rcfs_mount_id(abs) : -1;
+	if (rcfs_startup_mount_dev(d, o->mountpoint))
+		goto err_mount;
 	log_startup(d, o);
 
 	loop = fuse_loop_cfg_create();

@@ -7,6 +7,7 @@
 
 #include "../core/access.h"
 #include "../core/fileops.h"
+#include "../core/io.h"
 
 /* Every caller sees the same inode with different content, so the kernel may cache nothing that
  * one caller's request filled: attributes expire at once, and open replies with direct I/O and
@@ -176,7 +177,7 @@ static void rcfs_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		free(buf);
 }
 
-static void rcfs_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size, off_t off,
+static void rcfs_write_op(fuse_req_t req, fuse_ino_t ino, const char *data, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
 	ssize_t n;
@@ -185,7 +186,7 @@ static void rcfs_write(fuse_req_t req, fuse_ino_t ino, const char *data, size_t 
 	count(req, RCFS_OP_WRITE);
 	/* For an O_APPEND handle the kernel's offset may come from another caller's file size;
 	 * the backing fd was opened with O_APPEND, so pwrite ignores it and appends. */
-	n = rcfs_pwrite((int)fi->fh, data, size, off);
+	n = rcfs_write(&daemon_of(req)->ctx, (int)fi->fh, data, size, off, fi->flags & O_APPEND);
 	if (n < 0) {
 		reply_err(req, "write", (int)n);
 		return;
@@ -201,8 +202,8 @@ static void rcfs_fsync_op(fuse_req_t req, fuse_ino_t ino, int datasync, struct f
 	reply_err(req, "fsync", rcfs_fsync((int)fi->fh, datasync));
 }
 
-/* Sent only without default_permissions (--access-check=daemon): answer access(2) from the
- * caller's own file, so `test -w` agrees with what open will do. */
+/* Sent only without default_permissions (--access-check=daemon, the default): answer access(2)
+ * from the caller's own file, so `test -w` agrees with what open will do. */
 static void rcfs_access_op(fuse_req_t req, fuse_ino_t ino, int mask)
 {
 	struct rcfs_daemon *d = daemon_of(req);
@@ -238,7 +239,7 @@ const struct fuse_lowlevel_ops rcfs_ops = {
 	.setattr = rcfs_setattr_op,
 	.open    = rcfs_open_op,
 	.read    = rcfs_read,
-	.write   = rcfs_write,
+	.write   = rcfs_write_op,
 	.flush   = rcfs_flush,
 	.fsync   = rcfs_fsync_op,
 	.release = rcfs_release,

@@ -2,6 +2,8 @@
 #include "log.h"
 
 #include <getopt.h>
+#include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,10 +54,17 @@ static const char usage[] =
 	"      --takeover             If mountpoint_file already carries a resolvconffs mount (a\n"
 	"                             live one, or a stale one left by a daemon that was killed),\n"
 	"                             detach it and mount in its place; without this, refuse.\n"
-	"      --access-check WHO     kernel (default): mount with default_permissions, the kernel\n"
-	"                             checks each caller against its own file's attributes;\n"
-	"                             daemon: the daemon checks at open and setattr on the file it\n"
-	"                             opened, which saves one GETATTR round trip per open.\n"
+	"      --access-check WHO     daemon (default): the daemon decides every open, access(2),\n"
+	"                             chmod, chown, utimensat and truncate against the caller's own\n"
+	"                             file, with the kernel's rules; kernel: the kernel's\n"
+	"                             default_permissions check on top of the daemon's (one more\n"
+	"                             GETATTR per open; access(2) is then answered by the kernel\n"
+	"                             alone, from attributes all namespaces share).\n"
+	"      --max-size BYTES       Largest backing file a write or truncate through the mount may\n"
+	"                             make (default 1048576); beyond it EFBIG, nothing changed.\n"
+	"      --gc-interval SECONDS  Every SECONDS, remove id-named backing files of dead namespaces\n"
+	"                             and stale copies (FILE.stale-*), logging each; named files and\n"
+	"                             the template are never touched.\n"
 	"\n"
 	"Runs in the foreground until unmounted or sent SIGINT/SIGTERM, which unmount cleanly.\n"
 	"A caller whose network namespace cannot be determined gets ESRCH (process not visible from\n"
@@ -67,7 +76,8 @@ static const char usage[] =
  * one, and option_name can tell them apart. */
 enum { OPT_LOG_LEVEL = 256, OPT_ACCESS_CHECK, OPT_NAMES, OPT_ETC_NETNS, OPT_FILTER, OPT_FALLBACK,
        OPT_GC_ON_START, OPT_NO_RECYCLE_CHECK, OPT_TAKEOVER, OPT_HELP, OPT_EXTENSION,
-       OPT_DEFAULT_FILE, OPT_PROCFS, OPT_FUSE_OPT, OPT_VERSION, OPT_VERBOSE, OPT_KEY };
+       OPT_DEFAULT_FILE, OPT_PROCFS, OPT_FUSE_OPT, OPT_VERSION, OPT_VERBOSE, OPT_KEY, OPT_MAX_SIZE,
+       OPT_GC_INTERVAL };
 
 static const struct option longopts[] = {
 	{ "help", no_argument, NULL, OPT_HELP },
@@ -87,6 +97,8 @@ static const struct option longopts[] = {
 	{ "gc-on-start", no_argument, NULL, OPT_GC_ON_START },
 	{ "no-recycle-check", no_argument, NULL, OPT_NO_RECYCLE_CHECK },
 	{ "takeover", no_argument, NULL, OPT_TAKEOVER },
+	{ "max-size", required_argument, NULL, OPT_MAX_SIZE },
+	{ "gc-interval", required_argument, NULL, OPT_GC_INTERVAL },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -96,6 +108,26 @@ static enum rcfs_parse_result error(FILE *err, const char *fmt, const char *arg)
 	fprintf(err, fmt, arg);
 	fputs(" (see --help)\n", err);
 	return RCFS_PARSE_ERROR;
+}
+
+/* A positive decimal number no larger than max: digits only (no sign, no blanks, no suffix). */
+static int parse_count(const char *s, unsigned long long max, unsigned long long *out)
+{
+	unsigned long long v = 0;
+
+	if (!*s)
+		return -1;
+	for (; *s; s++) {
+		unsigned d = (unsigned char)*s - '0';
+
+		if (d > 9 || v > (max - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	if (!v)
+		return -1;
+	*out = v;
+	return 0;
 }
 
 /* Name the option getopt rejected: "-x" for a short one, the argument itself for a long one. */
@@ -113,6 +145,7 @@ static const char *option_name(char **argv, char buf[3])
 enum rcfs_parse_result rcfs_options_parse(int argc, char **argv, struct rcfs_options *opts,
 					  FILE *out, FILE *err)
 {
+	unsigned long long n;
 	int c, version = 0;
 	char optname[3];
 
@@ -156,7 +189,18 @@ enum rcfs_parse_result rcfs_options_parse(int argc, char **argv, struct rcfs_opt
 		case OPT_ACCESS_CHECK:
 			if (strcmp(optarg, "kernel") != 0 && strcmp(optarg, "daemon") != 0)
 				return error(err, "--access-check must be 'kernel' or 'daemon', not '%s'", optarg);
-			opts->cfg.check_access = optarg[0] == 'd';
+			opts->kernel_check = optarg[0] == 'k';
+			break;
+		case OPT_MAX_SIZE:
+			if (parse_count(optarg, (unsigned long long)INT64_MAX, &n))
+				return error(err, "--max-size must be a number of bytes from 1, not '%s'", optarg);
+			opts->cfg.max_size = (long long)n;
+			break;
+		case OPT_GC_INTERVAL:
+			if (parse_count(optarg, UINT_MAX, &n))
+				return error(err, "--gc-interval must be a number of seconds from 1, not '%s'",
+					     optarg);
+			opts->gc_interval = (unsigned)n;
 			break;
 		case ':':
 			return error(err, "option '%s' needs an argument", option_name(argv, optname));

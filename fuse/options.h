@@ -16,6 +16,8 @@ struct rcfs_options {
 	int log_level;            /* enum rcfs_log_level */
 	int gc_on_start;          /* remove id-named files of dead namespaces before mounting */
 	int takeover;             /* detach an earlier resolvconffs mount on the mountpoint */
+	int kernel_check;         /* --access-check=kernel: default_permissions on top of the daemon's */
+	unsigned gc_interval;     /* --gc-interval: seconds between clean-ups; 0: none */
 };
 
 /* What rcfs_options_parse asks the caller to do next. */

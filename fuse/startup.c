@@ -8,6 +8,9 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 #include <linux/magic.h>
@@ -202,8 +205,53 @@ int rcfs_startup_takeover(const char *path)
 	return detach_earlier_mount(path) || check_mountpoint(path) ? -1 : 0;
 }
 
+/* A template that is the mountpoint would be read through our own mount, by a request thread,
+ * while a request waits for it: every thread ends up waiting on another, unkillably. */
+static int check_template(const struct rcfs_options *o)
+{
+	char tmpl[PATH_MAX], mnt[PATH_MAX];
+
+	if (!o->cfg.template_path || rcfs_mount_path(o->cfg.template_path, tmpl) ||
+	    rcfs_mount_path(o->mountpoint, mnt) || strcmp(tmpl, mnt))
+		return 0;
+	fprintf(stderr, "resolvconffs: default file '%s' is the mountpoint '%s' itself: copy it "
+		"first (cp %s %s.bak) and give the copy\n", o->cfg.template_path, o->mountpoint,
+		o->mountpoint, o->mountpoint);
+	return -1;
+}
+
+/* Whoever owns the backing directory chooses every namespace's resolver (they can create the
+ * host's file before anyone else): only root or the daemon's own user may. */
+static int check_backing_owner(const struct rcfs_daemon *d, const struct rcfs_config *cfg)
+{
+	struct stat st;
+
+	if (fstat(d->ctx.backing_fd, &st) < 0 || st.st_uid == 0 || st.st_uid == geteuid())
+		return 0;
+	fprintf(stderr, "resolvconffs: backing directory '%s' is owned by uid %u, not by root or the "
+		"daemon's uid %u: that user could choose every namespace's resolver\n",
+		cfg->backing_dir, (unsigned)st.st_uid, (unsigned)geteuid());
+	return -1;
+}
+
+int rcfs_startup_mount_dev(struct rcfs_daemon *d, const char *path)
+{
+	struct statx sx;
+
+	/* From the kernel's cache: a GETATTR would wait for a session loop not yet running. */
+	if (statx(AT_FDCWD, path, AT_STATX_DONT_SYNC, STATX_INO, &sx) < 0) {
+		fprintf(stderr, "resolvconffs: cannot stat the new mount on '%s': %s\n", path,
+			strerror(errno));
+		return -1;
+	}
+	d->ctx.mount_dev = makedev(sx.stx_dev_major, sx.stx_dev_minor);
+	return 0;
+}
+
 int rcfs_startup_prepare(struct rcfs_daemon *d, const struct rcfs_options *o)
 {
+	if (check_template(o) || check_backing_owner(d, &o->cfg))
+		return -1;
 	warn_writable(d, &o->cfg);
 	raise_fd_limit();
 	return o->gc_on_start ? gc_on_start(d) : 0;

@@ -18,8 +18,13 @@ int rcfs_startup_takeover(const char *path);
  * callers: readable ns links, and, for a real procfs, the daemon's own pid namespace. */
 int rcfs_startup_context(struct rcfs_daemon *d, struct rcfs_config *cfg);
 
-/* Warn about a backing directory or template others can write, raise the descriptor limit,
- * and with --gc-on-start remove the files of dead namespaces. Returns 0 or -1. */
+/* Refuse a template that is the mountpoint and a backing directory owned by another user than
+ * root or the daemon's; warn about a backing directory or template others can write, raise the
+ * descriptor limit, and with --gc-on-start remove the files of dead namespaces. Returns 0 or -1. */
 int rcfs_startup_prepare(struct rcfs_daemon *d, const struct rcfs_options *o);
+
+/* Learn the device of our new mount on path (without asking the daemon), so that no request
+ * calls into it (core/statat.h). Returns 0 or -1. */
+int rcfs_startup_mount_dev(struct rcfs_daemon *d, const char *path);
 
 #endif

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "../core/fileops.h"
+#include "../core/io.h"
 #include "../core/key.h"
 
 static void reply_err(FILE *out, int err)
@@ -111,7 +112,7 @@ static int do_write(const struct rcfs_ctx *ctx, const struct rcfs_caller *c, int
 	memcpy(buf, text, len);
 	buf[len] = '\n';
 	fd = rcfs_open(ctx, c, O_WRONLY | flags);
-	n = fd < 0 ? fd : rcfs_pwrite(fd, buf, len + 1, 0);
+	n = fd < 0 ? fd : rcfs_write(ctx, fd, buf, len + 1, 0, flags & O_APPEND);
 	if (fd >= 0) {
 		int ret = rcfs_close(fd);
 

@@ -1,0 +1,16 @@
+/* Stat a backing file by name without ever calling into our own mount. */
+#ifndef RCFS_STATAT_H
+#define RCFS_STATAT_H
+
+#include <sys/stat.h>
+
+#include "context.h"
+
+/* Stat dirfd/name (following symlinks) from what the kernel has cached, never asking a FUSE
+ * daemon: a name that leads onto our own mount (a symlink to the mountpoint, a namespace named
+ * like the mounted file in its directory) fails with -ELOOP instead of sending the daemon a
+ * request it would answer by calling itself again, until every thread waits on another.
+ * Returns 0 or a negative errno. */
+int rcfs_statat(const struct rcfs_ctx *ctx, int dirfd, const char *name, struct stat *st);
+
+#endif
