@@ -8,7 +8,8 @@
 /* The longest text either address family prints, plus a zone. */
 #define ADDR_MAX 96
 
-static const char REMOVED[] = "# resolvconffs: removed loopback nameserver(s) unreachable from this network namespace:";
+static const char REMOVED[] = "# resolvconffs: removed loopback/unspecified nameserver(s) "
+			       "unreachable from this network namespace:";
 
 static int is_blank(char c)
 {
@@ -34,13 +35,18 @@ int rcfs_filter_valid_address(const char *text)
 	return inet_pton(AF_INET6, addr, bin) == 1;
 }
 
-static int is_loopback(const char *tok, size_t len)
+/* Whether the address token names the host itself: loopback, or the unspecified address,
+ * which Linux connects to the local host just the same, so it is as unreachable from another
+ * namespace as 127.0.0.1. */
+static int is_local(const char *tok, size_t len)
 {
 	static const unsigned char v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 	static const unsigned char v6lo[16] = { [15] = 1 };
+	static const unsigned char v6any[16];
 	unsigned char bin[16];
 	char addr[ADDR_MAX];
 	struct in_addr v4;
+	uint32_t host;
 	const char *zone = memchr(tok, '%', len);
 
 	if (zone)
@@ -49,13 +55,18 @@ static int is_loopback(const char *tok, size_t len)
 		return 0;
 	memcpy(addr, tok, len);
 	addr[len] = '\0';
-	/* glibc reads nameserver addresses with inet_aton, which also takes 127.1, 2130706433
-	 * and 0x7f000001: every form it would connect to counts. */
-	if (inet_aton(addr, &v4))
-		return ntohl(v4.s_addr) >> 24 == 127;
+	/* glibc reads nameserver addresses with inet_aton, which also takes 127.1, 2130706433,
+	 * 0x7f000001, and 0, 0.0 or 0x0 for 0.0.0.0: every form it would connect to counts. */
+	if (inet_aton(addr, &v4)) {
+		host = ntohl(v4.s_addr);
+		return host >> 24 == 127 || host == 0;
+	}
 	if (inet_pton(AF_INET6, addr, bin) != 1)
 		return 0;
-	return !memcmp(bin, v6lo, 16) || (!memcmp(bin, v4mapped, 12) && bin[12] == 127);
+	if (!memcmp(bin, v6lo, 16) || !memcmp(bin, v6any, 16))
+		return 1;
+	/* ::ffff:a.b.c.d is connected to as a.b.c.d. */
+	return !memcmp(bin, v4mapped, 12) && (bin[12] == 127 || !memcmp(bin + 12, v6any, 4));
 }
 
 /* For a `nameserver ADDR` line (keyword at the start after blanks), set the address token and
@@ -126,13 +137,13 @@ long rcfs_filter_loopback(const char *in, size_t len, char *outbuf, size_t cap,
 		size_t llen = end - pos;
 
 		if (nameserver_addr(in + pos, llen, &tok, &tlen)) {
-			if (is_loopback(tok, tlen)) {
+			if (is_local(tok, tlen)) {
 				removed++;
 				pos = end;
 				continue;
 			}
 			/* glibc ignores an indented keyword: only a nameserver line it reads counts as
-			 * one that remains (an indented loopback line is still dropped). */
+			 * one that remains (an indented local one is still dropped). */
 			kept += !is_blank(in[pos]);
 		}
 		put(&o, in + pos, llen);
@@ -147,7 +158,7 @@ long rcfs_filter_loopback(const char *in, size_t len, char *outbuf, size_t cap,
 			const char *nl = memchr(in + pos, '\n', len - pos);
 			size_t end = nl ? (size_t)(nl - in) + 1 : len;
 
-			if (nameserver_addr(in + pos, end - pos, &tok, &tlen) && is_loopback(tok, tlen)) {
+			if (nameserver_addr(in + pos, end - pos, &tok, &tlen) && is_local(tok, tlen)) {
 				put(&o, " ", 1);
 				put(&o, tok, tlen);
 			}

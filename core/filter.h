@@ -1,6 +1,7 @@
 /* The loopback filter for templates: a host's resolv.conf often names a resolver on the host's
  * loopback (127.0.0.53 for systemd-resolved, 127.0.0.1 for dnsmasq) that no other network
- * namespace can reach. */
+ * namespace can reach. The unspecified addresses 0.0.0.0 and :: count too: Linux connects them
+ * to the local host. */
 #ifndef RCFS_FILTER_H
 #define RCFS_FILTER_H
 
@@ -11,7 +12,8 @@
 int rcfs_filter_valid_address(const char *text);
 
 /* Copy the resolv.conf text in[0..len) to out, dropping `nameserver` lines whose address is in
- * 127.0.0.0/8 or is ::1 (also ::ffff:127.x.y.z, with or without a zone or leading blanks) and
+ * 127.0.0.0/8, is 0.0.0.0, ::1 or :: (also ::ffff:127.x.y.z and ::ffff:0.0.0.0; IPv4 in every
+ * form inet_aton takes, as glibc reads it; with or without a zone or leading blanks) and
  * keeping every other byte as it is. When something was dropped, append a comment line saying
  * what; when no nameserver line remains, also append `nameserver ADDR` for each of the nfb
  * fallbacks. Returns the output length, or -ENOSPC when it would exceed cap. Parses as

@@ -11,8 +11,9 @@
  *  - the output starts with the input minus the dropped lines, every kept line byte-identical
  *    and in order;
  *  - a dropped line is a `nameserver ADDR` line (resolv.conf(5) keyword, blanks before allowed)
- *    whose ADDR is loopback per an independent reference (127.0.0.0/8 as inet_aton reads
- *    IPv4, which is how glibc's resolver reads it; ::1, ::ffff:127.x.y.z; optional %zone);
+ *    whose ADDR is loopback or unspecified per an independent reference (127.0.0.0/8 or
+ *    0.0.0.0 as inet_aton reads IPv4, which is how glibc's resolver reads it; ::1, ::,
+ *    ::ffff:127.x.y.z, ::ffff:0.0.0.0; optional %zone);
  *    every such line is dropped (an ADDR with \v or \f inside, which glibc never reads as an
  *    address, may go either way);
  *  - no kept line is one glibc's resolver would use as a loopback nameserver (glibc reads IPv4
@@ -73,6 +74,23 @@ static int ref_nameserver(const char *l, size_t len, size_t *toff, size_t *tlen)
 	return i > s;
 }
 
+/* The host itself: 127.0.0.0/8, or 0.0.0.0, which Linux connects to the local host. */
+static int local4(uint32_t host)
+{
+	return (host >> 24) == 127 || host == 0;
+}
+
+static int local6(const unsigned char b[16])
+{
+	static const unsigned char zero[16];
+	static const unsigned char one[16] = { [15] = 1 };
+	static const unsigned char mapped[12] = { [10] = 0xff, [11] = 0xff };
+
+	return !memcmp(b, one, 16) || !memcmp(b, zero, 16) ||
+	       (!memcmp(b, mapped, 12) &&
+		local4((uint32_t)b[12] << 24 | (uint32_t)b[13] << 16 | b[14] << 8 | b[15]));
+}
+
 /* Loopback as the resolver reading the file sees it: glibc takes an IPv4 nameserver with
  * inet_aton (so 127.1, 0x7f.0.0.1, 0177.0.0.1 and 2130706433 are all 127.0.0.1), an IPv6 one
  * with inet_pton after its %scope. */
@@ -86,14 +104,10 @@ static int ref_loopback(const char *tok, size_t len)
 
 	if (zone)
 		*zone = '\0';
-	if (inet_aton(a, &a4)) {
-		lo = (ntohl(a4.s_addr) >> 24) == 127;
-	} else if (inet_pton(AF_INET6, a, b) == 1) {
-		static const unsigned char one[16] = { [15] = 1 };
-		static const unsigned char mapped[12] = { [10] = 0xff, [11] = 0xff };
-
-		lo = !memcmp(b, one, 16) || (!memcmp(b, mapped, 12) && b[12] == 127);
-	}
+	if (inet_aton(a, &a4))
+		lo = local4(ntohl(a4.s_addr));
+	else if (inet_pton(AF_INET6, a, b) == 1)
+		lo = local6(b);
 	free(a);
 	return lo;
 }
@@ -118,18 +132,14 @@ static int glibc_loopback(const char *l, size_t len)
 		goto out;
 	/* inet_aton stops at white space; "exact" means nothing at all follows. */
 	if (!strpbrk(cp, " \t\n\v\f\r") && inet_aton(cp, &a4)) {
-		lo = (ntohl(a4.s_addr) >> 24) == 127;
+		lo = local4(ntohl(a4.s_addr));
 		goto out;
 	}
 	zone = strchr(cp, '%');
 	if (zone)
 		*zone = '\0';
-	if (inet_pton(AF_INET6, cp, a6) == 1) {
-		static const unsigned char one[16] = { [15] = 1 };
-		static const unsigned char mapped[12] = { [10] = 0xff, [11] = 0xff };
-
-		lo = !memcmp(a6, one, 16) || (!memcmp(a6, mapped, 12) && a6[12] == 127);
-	}
+	if (inet_pton(AF_INET6, cp, a6) == 1)
+		lo = local6(a6);
 out:
 	free(s);
 	return lo;

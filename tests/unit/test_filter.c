@@ -1,5 +1,6 @@
 /* The loopback filter for templates: rcfs_filter_loopback, rcfs_filter_bound and
  * rcfs_filter_valid_address. */
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <stdint.h>
@@ -218,6 +219,105 @@ Test(filter, drops_loopback_in_every_form_glibc_accepts)
 	       "0177.0.0.1", NULL);
 }
 
+/* The unspecified address is the local host to Linux: connect() to 0.0.0.0 or :: reaches a
+ * server listening on the host's loopback, so it is as unreachable from another namespace as
+ * 127.0.0.1. Each spelling is first checked to be one the resolver itself would read as it. */
+static void expect_dropped(const char *addr)
+{
+	char in[256];
+
+	snprintf(in, sizeof(in), "search lan\nnameserver %s\nnameserver 192.0.2.1\n", addr);
+	expect(in, FB1, 1, "search lan\nnameserver 192.0.2.1\n", addr, NULL);
+	/* As the only nameserver, indented, or with a comment after it: dropped all the same. */
+	snprintf(in, sizeof(in), "nameserver %s\n", addr);
+	expect(in, FB1, 1, "", addr, "nameserver 192.0.2.53\n");
+	snprintf(in, sizeof(in), " \tnameserver\t%s # local\nnameserver 10.0.0.1", addr);
+	expect(in, NULL, 0, "nameserver 10.0.0.1\n", addr, NULL);
+}
+
+static void expect_kept(const char *addr)
+{
+	char in[256];
+
+	snprintf(in, sizeof(in), "search lan\nnameserver %s\n", addr);
+	expect(in, FB1, 1, in, NULL, NULL);
+}
+
+Test(filter, drops_ipv4_unspecified_in_every_form_inet_aton_accepts)
+{
+	static const char *const addrs[] = {
+		"0", "0.0", "0.0.0", "0.0.0.0", "0x0", "0X0", "00.0.0.0", "000", "0x00000000",
+		"0.0x0", "0.0.0x0.0", "0x0.0.0.0", "00000000000000", "0.0.0.00",
+	};
+	struct in_addr a;
+
+	for (size_t i = 0; i < sizeof(addrs) / sizeof(addrs[0]); i++) {
+		cr_assert(inet_aton(addrs[i], &a) && a.s_addr == 0,
+			  "inet_aton does not read '%s' as 0.0.0.0", addrs[i]);
+		expect_dropped(addrs[i]);
+	}
+}
+
+Test(filter, drops_ipv6_unspecified_in_every_form_inet_pton_accepts)
+{
+	static const char *const addrs[] = {
+		"::", "0::0", "::0", "0:0:0:0:0:0:0:0", "0000::", "0::", "::0000:0",
+		"0000:0000:0000:0000:0000:0000:0000:0000", "::0.0.0.0", "::%eth0", "0::0%lo",
+		"0:0:0:0:0:0:0:0%1",
+	};
+	static const unsigned char any[16];
+	unsigned char b[16];
+	char a[64];
+
+	for (size_t i = 0; i < sizeof(addrs) / sizeof(addrs[0]); i++) {
+		snprintf(a, sizeof(a), "%.*s", (int)strcspn(addrs[i], "%"), addrs[i]);
+		cr_assert(inet_pton(AF_INET6, a, b) == 1 && !memcmp(b, any, 16),
+			  "inet_pton does not read '%s' as ::", addrs[i]);
+		expect_dropped(addrs[i]);
+	}
+}
+
+/* An IPv4-mapped address is connected to as its IPv4 one. */
+Test(filter, drops_ipv4_mapped_unspecified)
+{
+	static const char *const addrs[] = {
+		"::ffff:0.0.0.0", "::ffff:0:0", "::FFFF:0.0.0.0", "0:0:0:0:0:ffff:0.0.0.0",
+		"0::ffff:0000:0000", "::ffff:0.0.0.0%eth0",
+	};
+	static const unsigned char mapped_any[16] = { [10] = 0xff, [11] = 0xff };
+	unsigned char b[16];
+	char a[64];
+
+	for (size_t i = 0; i < sizeof(addrs) / sizeof(addrs[0]); i++) {
+		snprintf(a, sizeof(a), "%.*s", (int)strcspn(addrs[i], "%"), addrs[i]);
+		cr_assert(inet_pton(AF_INET6, a, b) == 1 && !memcmp(b, mapped_any, 16),
+			  "inet_pton does not read '%s' as ::ffff:0.0.0.0", addrs[i]);
+		expect_dropped(addrs[i]);
+	}
+}
+
+Test(filter, keeps_near_misses_of_unspecified)
+{
+	static const char *const addrs[] = {
+		"0.0.0.1", "0.1", "1", "0x1", "::2", "::ffff:0.0.0.1", "::ffff:0:1", "10.0.0.0",
+		"1::", "1.0.0.0", "0.0.1.0", "::1:0", "::ffff:1.0.0.0", "0:0:0:0:0:1:0:0",
+		"fe80::%eth0", "255.255.255.255",
+		/* Not an address to glibc at all, so not one it would connect to. */
+		"0.0.0.0.0", ":::", "0:0:0:0:0:0:0:0:0", "0.0.0.0/0",
+	};
+
+	for (size_t i = 0; i < sizeof(addrs) / sizeof(addrs[0]); i++)
+		expect_kept(addrs[i]);
+}
+
+Test(filter, unspecified_and_loopback_together)
+{
+	expect("nameserver 0.0.0.0\nnameserver 127.0.0.53\nnameserver ::\nnameserver ::1\n"
+	       "options edns0\n",
+	       FB2, 2, "options edns0\n", "0.0.0.0 127.0.0.53 :: ::1",
+	       "nameserver 192.0.2.53\nnameserver 2001:db8::53\n");
+}
+
 /* resolv.conf(5): "the keyword (e.g., nameserver) must start the line", and glibc's res_init
  * ignores an indented one (checked: ` nameserver 10.0.0.1` alone gives nscount 1 with the
  * built-in default 127.0.0.1). So an indented nameserver that is kept is no nameserver: when it
@@ -261,6 +361,7 @@ Test(filter, enospc_when_cap_too_small)
 	check_enospc("nameserver 127.0.0.1\nsearch a", FB1, 1);
 	check_enospc("nameserver 10.0.0.1\nnameserver ::1\n", NULL, 0);
 	check_enospc("options rotate\n", NULL, 0);
+	check_enospc("nameserver 0\nnameserver ::%lo\nsearch a", FB2, 2);
 }
 
 Test(filter, output_within_bound_worst_cases)
@@ -327,11 +428,12 @@ static const char *const tails[] = { "", "", "", " ", "\t", " # comment", "#c", 
 static const char *const ends[] = { "\n", "\n", "\n", "\r\n" };
 static const char *const loop_addrs[] = {
 	"127.0.0.1", "127.0.0.53", "127.1.2.3", "127.255.255.254", "::1", "::1%lo",
-	"::ffff:127.0.0.1", "0:0:0:0:0:0:0:1", "::ffff:7f00:35",
+	"::ffff:127.0.0.1", "0:0:0:0:0:0:0:1", "::ffff:7f00:35", "0.0.0.0", "0", "0x0", "::",
+	"0::0%lo", "::ffff:0.0.0.0",
 };
 static const char *const other_addrs[] = {
 	"10.0.0.1", "192.0.2.1", "2001:db8::1", "fe80::1%eth0", "128.0.0.1", "126.0.0.1", "::2",
-	"::ffff:10.0.0.1", "1.1.1.1", "9.9.9.9",
+	"::ffff:10.0.0.1", "1.1.1.1", "9.9.9.9", "0.0.0.1", "1::", "::ffff:0.0.0.1",
 };
 static const char *const other_lines[] = {
 	"#nameserver 127.0.0.1", ";nameserver ::1", "# nameserver 127.0.0.53", "Nameserver 127.0.0.1",
