@@ -77,6 +77,9 @@ static int build(const struct rcfs_ctx *ctx, struct rcfs_tview *tv)
 		close(fd);
 		return ret;
 	}
+	/* Reported as the template's even where the chown could not be made. */
+	tv->st.st_uid = src.st_uid;
+	tv->st.st_gid = src.st_gid;
 	if (tv->fd >= 0)
 		close(tv->fd);
 	tv->fd = fd;

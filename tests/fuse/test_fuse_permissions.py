@@ -1,5 +1,6 @@
-"""default_permissions: the kernel checks every caller against the attributes getattr reports,
-i.e. against the caller's own backing file (DESIGN.md "One inode, many views")."""
+"""Permissions: the daemon checks every caller against its own backing file, in both modes (by
+default alone; with --access-check=kernel the kernel's default_permissions check comes on top,
+which sees only the one inode all namespaces share: DESIGN.md "One inode, many views")."""
 import errno
 import os
 
@@ -16,11 +17,11 @@ HOST = b"nameserver 10.0.0.1\n"
 NS_A = b"nameserver 10.0.0.2\n"
 
 
-@pytest.fixture
-def env(mount, netns):
+@pytest.fixture(params=[[], ["--access-check=kernel"]], ids=["default", "kernel"])
+def env(request, mount, netns):
     a = netns()
     host = f"{host_netns_id()}.conf"
-    m = mount(files={host: HOST, f"{a.id}.conf": NS_A})
+    m = mount(files={host: HOST, f"{a.id}.conf": NS_A}, args=request.param)
     os.chmod(m.path(host), 0o644)            # root-owned, read-only for others
     os.chmod(m.path(f"{a.id}.conf"), 0o666)  # A's file: writable by anyone
     return m, a, host
@@ -31,7 +32,8 @@ def test_mount_options(env):
     (entry,) = rcfs_mounts(m.mnt)
     assert entry["source"] == FSNAME
     opts = entry["options"].split(",")
-    assert "default_permissions" in opts and "allow_other" in opts
+    assert "allow_other" in opts
+    assert ("default_permissions" in opts) == ("--access-check=kernel" in m.args)
 
 
 @pytest.mark.needs_real_root(OTHER_UID)

@@ -75,7 +75,8 @@ class Watcher(threading.Thread):
 @pytest.mark.parametrize("template,readers,rounds", [(TEMPLATE, 40, 3), (BIG, 4, 3)],
                          ids=["64KiB-40-readers", "8MiB-4-readers"])
 def test_concurrent_first_readers_get_the_whole_template(mount, netns, template, readers, rounds):
-    m = mount(template=template, template_mode=0o640)
+    # --max-size: the 8 MiB template is beyond the default limit of 1 MiB.
+    m = mount(template=template, template_mode=0o640, args=["--max-size", str(16 << 20)])
     digest = hashlib.sha256(template).hexdigest()
     expected_files = []
     for round_ in range(rounds):

@@ -3,13 +3,18 @@ own backing file, and the files are created by an unprivileged user.
 
 Arrangement. Everything runs as one unprivileged uid U: 65534 via `setpriv --reuid=65534
 --regid=65534 --clear-groups` when the suite runs as root, the current user otherwise.
-- Each "sleeper" is `unshare --user --map-root-user --net sleep 60` started as U: a new user
-  namespace (owned by U) holding a new network namespace. setpriv and unshare exec, so the Popen pid
-  is the sleeper's pid.
+- The "owner" is `unshare --user --map-root-user sleep 60` started as U: a user namespace of U's.
+  setpriv and unshare exec, so the Popen pid is the process's own pid.
+- Each "sleeper" is `nsenter --preserve-credentials --user --target OWNER unshare --net sleep 60`:
+  a new network namespace owned by the owner's user namespace (U owns that user namespace, so it
+  may enter it; --preserve-credentials because setgroups is denied there).
 - A second process in an existing sleeper's namespaces is `nsenter --preserve-credentials --user
-  --net --target PID sleep 60`, also as U (U owns that user namespace, so it may enter it;
-  --preserve-credentials because setgroups is denied there).
-- The simulator runs as U in the initial user and network namespaces, with -P /proc.
+  --net --target PID sleep 60`, also as U.
+- The simulator runs as U in the owner's user namespace (as its root) and the initial network
+  namespace, with -P /proc. A file is created only for a namespace that the simulator's own user
+  namespace owns (or its own namespace): one made in a user namespace of its own by anybody would
+  otherwise let any user fill the backing directory. `outside=True` runs the simulator in the
+  initial user namespace instead, where the sleepers' namespaces get the template, and no file.
 
 Why the simulator may read the sleepers' `/proc/PID/ns/net`: the link needs ptrace-read access
 (PTRACE_MODE_READ_FSCREDS). The kernel compares kernel uids, and a sleeper's credentials are kuid U
@@ -40,6 +45,7 @@ class Realns:
     def __init__(self):
         self.prefix, self.uid, self.gid = unprivileged_prefix()
         self.procs = []
+        self.owner = None
         self.dir = shared_tmpdir("rcfs-realns-")
         self.backing = self.dir / "backing"
         self.backing.mkdir(mode=0o755)
@@ -66,7 +72,17 @@ class Realns:
         wait_for(ready, timeout=15, what=f"{argv} to reach sleep")
         return p.pid
 
+    def in_owner(self):
+        """The argv prefix that enters the owner's user namespace (started on first use)."""
+        if self.owner is None:
+            self.owner = self._start(["unshare", "--user", "--map-root-user", "sleep", "60"])
+        return ["nsenter", "--preserve-credentials", "--user", f"--target={self.owner}"]
+
     def sleeper(self):
+        """A process as U in a new network namespace owned by the owner's user namespace."""
+        return self._start(self.in_owner() + ["unshare", "--net", "sleep", "60"])
+
+    def foreign_sleeper(self):
         """A process as U in a new user namespace with its own new network namespace."""
         return self._start(UNSHARE + ["sleep", "60"])
 
@@ -75,9 +91,10 @@ class Realns:
         return self._start(["nsenter", "--preserve-credentials", "--user", "--net",
                             f"--target={target}", "sleep", "60"])
 
-    def sim(self, sim_bin):
+    def sim(self, sim_bin, outside=False):
+        prefix = self.prefix + ([] if outside else self.in_owner())
         return Sim(sim_bin, self.backing, procfs="/proc", default_file=self.template,
-                   prefix=self.prefix, cwd=self.dir)
+                   prefix=prefix, cwd=self.dir)
 
     def stop(self, pid):
         for p in self.procs:
@@ -134,8 +151,9 @@ def test_two_real_namespaces_get_two_backing_files(sim_bin, realns):
         assert s.append(pid_b, "bb") == "ok 3"
         assert s.read(pid_a).data == b"a\n"
         assert s.read(pid_b).data == b"b\nbb\n"
-        assert s.stat(pid_a) == f"ok size=2 mode=644 uid={realns.uid} gid={realns.gid}"
-        assert s.stat(pid_b) == f"ok size=5 mode=644 uid={realns.uid} gid={realns.gid}"
+        # U is root inside the owner's user namespace, where the simulator looks from.
+        assert s.stat(pid_a) == "ok size=2 mode=644 uid=0 gid=0"
+        assert s.stat(pid_b) == "ok size=5 mode=644 uid=0 gid=0"
 
     assert listing(realns.backing) == sorted([f"{id_a}.conf", f"{id_b}.conf"])
     assert (realns.backing / f"{id_a}.conf").read_bytes() == b"a\n"
@@ -168,6 +186,22 @@ def test_exited_process_is_esrch(sim_bin, realns):
         assert not os.path.exists(f"/proc/{pid}")
         assert s.key(pid) == "err ESRCH"
         assert s.read(pid) == "err ESRCH"
+    assert listing(realns.backing) == []
+
+
+def test_namespaces_of_a_foreign_user_namespace_get_the_template_and_no_file(sim_bin, realns):
+    """Anybody can make namespaces by the thousand in a user namespace of their own: those are
+    served the template as a copy would hold it, but never make the simulator create a file."""
+    pid = realns.foreign_sleeper()
+    with realns.sim(sim_bin, outside=True) as s:
+        assert s.key(pid) == f"ok {ns_id(pid)}"
+        r = s.read(pid)
+        assert (r.line, r.data) == ("ok 16", b"# from template\n")
+        assert s.stat(pid) == "ok size=16 mode=644 uid=0 gid=0"  # the template's attributes
+        assert s.write(pid, "x") == "err EROFS"
+        assert s.append(pid, "x") == "err EROFS"
+        assert s.truncate(pid, 0) == "err EROFS"
+        assert s.read(pid).data == b"# from template\n"
     assert listing(realns.backing) == []
 
 
