@@ -105,10 +105,7 @@ static int open_target(const struct rcfs_ctx *ctx, const struct rcfs_target *t, 
 	int fd, ret;
 
 	for (int tries = 0;; tries++) {
-		ret = rcfs_statat(ctx, t->dirfd, t->name, st);
-		fd = ret ? ret : openat(t->dirfd, t->name, flags | O_CLOEXEC | O_NONBLOCK);
-		if (fd == -1)
-			fd = -errno;
+		fd = rcfs_openat(ctx, t->dirfd, t->name, flags | O_CLOEXEC | O_NONBLOCK);
 		if (fd >= 0) {
 			/* A file made for a namespace whose id was recycled is moved aside: once. */
 			ret = tries ? 0 : rcfs_stale_check(ctx, t, fd);

@@ -2,8 +2,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <unistd.h>
+#include <linux/openat2.h>
 
 /* AT_STATX_DONT_SYNC: a FUSE file system answers from its cache instead of sending GETATTR, and
  * a local one (where backing files live) has nothing else to answer from. */
@@ -30,4 +34,23 @@ int rcfs_statat(const struct rcfs_ctx *ctx, int dirfd, const char *name, struct 
 	st->st_mtim = (struct timespec){ sx.stx_mtime.tv_sec, sx.stx_mtime.tv_nsec };
 	st->st_ctim = (struct timespec){ sx.stx_ctime.tv_sec, sx.stx_ctime.tv_nsec };
 	return 0;
+}
+
+int rcfs_openat(const struct rcfs_ctx *ctx, int dirfd, const char *name, int flags)
+{
+	struct open_how how = { .flags = (uint64_t)flags, .resolve = RESOLVE_NO_XDEV };
+	struct stat st;
+	int fd, ret;
+
+	fd = (int)syscall(SYS_openat2, dirfd, name, &how, sizeof(how));
+	if (fd >= 0)
+		return fd;
+	/* EXDEV: the name crosses a mount; ENOSYS: a kernel older than 5.6 has no openat2. */
+	if (errno != EXDEV && errno != ENOSYS)
+		return -errno;
+	ret = rcfs_statat(ctx, dirfd, name, &st);
+	if (ret)
+		return ret;
+	fd = openat(dirfd, name, flags);
+	return fd < 0 ? -errno : fd;
 }

@@ -1,4 +1,4 @@
-/* Stat a backing file by name without ever calling into our own mount. */
+/* Stat and open a backing file by name without ever calling into our own mount. */
 #ifndef RCFS_STATAT_H
 #define RCFS_STATAT_H
 
@@ -12,5 +12,11 @@
  * request it would answer by calling itself again, until every thread waits on another.
  * Returns 0 or a negative errno. */
 int rcfs_statat(const struct rcfs_ctx *ctx, int dirfd, const char *name, struct stat *st);
+
+/* openat(dirfd, name, flags), never onto our own mount: -ELOOP there, as rcfs_statat. A name
+ * that stays on its directory's mount (every plain backing file) costs the one openat2 call;
+ * one that crosses a mount (a symlink to /run/..., or onto the mountpoint) is looked at first.
+ * Returns the fd or a negative errno. */
+int rcfs_openat(const struct rcfs_ctx *ctx, int dirfd, const char *name, int flags);
 
 #endif
