@@ -257,6 +257,10 @@ int rcfs_setattr(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller, i
 
 	if (fd < 0)
 		return setattr_by_name(ctx, caller, sa, st);
+	/* The template view's memfd is sealed against writes, not against fchmod or futimens: it is
+	 * every foreign namespace's, and no caller changes anything of it. */
+	if (fcntl(fd, F_GET_SEALS) > 0)
+		return -EROFS;
 	/* With a handle (ftruncate), which the kernel has checked was opened for writing. */
 	ret = rcfs_fstat(fd, st);
 	if (!ret)

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 static int is_number(const char *s, size_t len, uint64_t *v)
@@ -161,6 +162,26 @@ static int scan_procfs(const struct rcfs_ctx *ctx, struct rcfs_inventory *inv, s
 	return ret;
 }
 
+/* What dirfd/name is, from the kernel's cache (AT_STATX_DONT_SYNC): the daemon's own mount may
+ * lie in the backing directory, and its gc thread must never send it a request (at shutdown
+ * nobody would answer). Only what the inventory uses is filled in. Returns 0 or -1. */
+static int stat_cached(int dirfd, const char *name, int flags, struct stat *st)
+{
+	struct statx sx;
+
+	if (statx(dirfd, name, flags | AT_STATX_DONT_SYNC,
+		  STATX_TYPE | STATX_INO | STATX_SIZE | STATX_MTIME, &sx) < 0)
+		return -1;
+	memset(st, 0, sizeof(*st));
+	st->st_dev = makedev(sx.stx_dev_major, sx.stx_dev_minor);
+	st->st_ino = (ino_t)sx.stx_ino;
+	st->st_mode = sx.stx_mode;
+	st->st_size = (off_t)sx.stx_size;
+	st->st_mtim.tv_sec = sx.stx_mtime.tv_sec;
+	st->st_mtim.tv_nsec = sx.stx_mtime.tv_nsec;
+	return 0;
+}
+
 static int scan_names(const char *dir, struct rcfs_inventory *inv, size_t *cap)
 {
 	char path[PATH_MAX];
@@ -178,7 +199,7 @@ static int scan_names(const char *dir, struct rcfs_inventory *inv, size_t *cap)
 
 		if (!rcfs_names_usable(de->d_name) ||
 		    (size_t)snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >= sizeof(path) ||
-		    stat(path, &st) < 0 || st.st_dev != nsfs.st_dev)
+		    stat_cached(AT_FDCWD, path, 0, &st) < 0 || st.st_dev != nsfs.st_dev)
 			continue;
 		ns = live_get(inv, (uint64_t)st.st_ino, cap);
 		if (!ns) {
@@ -191,20 +212,62 @@ static int scan_names(const char *dir, struct rcfs_inventory *inv, size_t *cap)
 	return 0;
 }
 
+/* Whether the first *len bytes of name end in .<ext> (always, with an empty extension); if so,
+ * *len becomes the length before it. */
+static int strip_ext(const struct rcfs_ctx *ctx, const char *name, size_t *len)
+{
+	size_t elen = strlen(ctx->ext);
+
+	if (!elen)
+		return 1;
+	if (*len <= elen + 1 || name[*len - elen - 1] != '.' ||
+	    memcmp(name + *len - elen, ctx->ext, elen))
+		return 0;
+	*len -= elen + 1;
+	return 1;
+}
+
+/* Whether the first len bytes of name are an id-named file's name, <id>.<ext> (just <id> with an
+ * empty extension); the id goes to *id. */
+static int id_file(const struct rcfs_ctx *ctx, const char *name, size_t len, uint64_t *id)
+{
+	return strip_ext(ctx, name, &len) && is_number(name, len, id);
+}
+
+/* Whether name is what core/stale.c makes of an id-named file it moves aside:
+ * <id>.<ext>.stale-<n> or <id>.<ext>.stale-<n>-<n>; the id goes to *id. Anything else with the
+ * infix in it is not ours to remove (an admin's "notes.stale-backup"). */
+static int stale_copy(const struct rcfs_ctx *ctx, const char *name, uint64_t *id)
+{
+	const size_t ilen = strlen(RCFS_STALE_INFIX);
+	const char *p, *tail, *dash;
+	uint64_t n;
+
+	for (p = strstr(name, RCFS_STALE_INFIX); p; p = strstr(p + 1, RCFS_STALE_INFIX)) {
+		tail = p + ilen;
+		dash = strchr(tail, '-');
+		if (!id_file(ctx, name, (size_t)(p - name), id))
+			continue;
+		if (dash ? is_number(tail, (size_t)(dash - tail), &n) &&
+			   is_number(dash + 1, strlen(dash + 1), &n) :
+			   is_number(tail, strlen(tail), &n))
+			return 1;
+	}
+	return 0;
+}
+
 static void classify(const struct rcfs_ctx *ctx, struct rcfs_file *f)
 {
-	size_t len = strlen(f->file), elen = strlen(ctx->ext);
+	size_t len = strlen(f->file);
 
 	f->kind = RCFS_FILE_OTHER;
 	if (strstr(f->file, RCFS_STALE_INFIX)) {
-		f->kind = f->file[0] != '.' ? RCFS_FILE_STALE : RCFS_FILE_OTHER;
+		if (stale_copy(ctx, f->file, &f->id))
+			f->kind = RCFS_FILE_STALE;
 		return;
 	}
-	if (elen) {
-		if (len <= elen + 1 || f->file[len - elen - 1] != '.' || strcmp(f->file + len - elen, ctx->ext))
-			return;
-		len -= elen + 1;
-	}
+	if (!strip_ext(ctx, f->file, &len))
+		return;
 	if (is_number(f->file, len, &f->id)) {
 		f->kind = RCFS_FILE_ID;
 		return;
@@ -213,6 +276,15 @@ static void classify(const struct rcfs_ctx *ctx, struct rcfs_file *f)
 	f->name[len] = '\0';
 	if (rcfs_names_safe(f->name))
 		f->kind = RCFS_FILE_NAMED;
+}
+
+/* The template may lie in the backing directory (the shipped unit's template.conf), under any
+ * name, even an id-like one such as 0.conf: never a namespace's file, never garbage. Known by
+ * its inode from startup, and by its name, which a template replaced since still has. */
+static int is_template(const struct rcfs_ctx *ctx, const char *name, const struct stat *st)
+{
+	return (ctx->tmpl_ino && st->st_ino == ctx->tmpl_ino && st->st_dev == ctx->tmpl_dev) ||
+	       (ctx->tmpl_base[0] && !strcmp(name, ctx->tmpl_base));
 }
 
 static int scan_files(const struct rcfs_ctx *ctx, struct rcfs_inventory *inv)
@@ -230,9 +302,9 @@ static int scan_files(const struct rcfs_ctx *ctx, struct rcfs_inventory *inv)
 		struct rcfs_file *f;
 
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
-		    fstatat(ctx->backing_fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
-		    S_ISDIR(st.st_mode))
-			continue;
+		    stat_cached(ctx->backing_fd, de->d_name, AT_SYMLINK_NOFOLLOW, &st) < 0 ||
+		    S_ISDIR(st.st_mode) || (ctx->mount_dev && st.st_dev == ctx->mount_dev))
+			continue; /* the last: our own mount (the mountpoint in this directory) */
 		if (inv->n_files == cap) {
 			size_t n = cap ? cap * 2 : 64;
 			struct rcfs_file *grown = realloc(inv->files, n * sizeof(*grown));
@@ -249,7 +321,11 @@ static int scan_files(const struct rcfs_ctx *ctx, struct rcfs_inventory *inv)
 		snprintf(f->file, sizeof(f->file), "%s", de->d_name);
 		f->size = st.st_size;
 		f->mtime = st.st_mtim;
+		f->dev = st.st_dev;
+		f->ino = st.st_ino;
 		classify(ctx, f);
+		if (is_template(ctx, f->file, &st))
+			f->kind = RCFS_FILE_OTHER;
 	}
 	closedir(d);
 	return 0;
@@ -266,16 +342,22 @@ int rcfs_inventory_scan(const struct rcfs_ctx *ctx, const char *names_dir, struc
 	int ret;
 
 	memset(inv, 0, sizeof(*inv));
-	ret = scan_procfs(ctx, inv, &cap);
+	/* Files first, namespaces second. A file is only made for a namespace that exists, so a
+	 * file listed here belongs to a namespace born before the scans that follow: they see it
+	 * alive, unless it died meanwhile, and then it is rightly dead. Scanning the namespaces
+	 * first would miss one born between the scans whose file was made before the file scan:
+	 * it would be judged dead and its brand-new file removed. */
+	ret = scan_files(ctx, inv);
+	if (!ret)
+		ret = scan_procfs(ctx, inv, &cap);
 	if (!ret)
 		ret = scan_names(names_dir, inv, &cap);
-	if (!ret)
-		ret = scan_files(ctx, inv);
 	if (ret) {
 		rcfs_inventory_free(inv);
 		return ret;
 	}
-	qsort(inv->files, inv->n_files, sizeof(*inv->files), by_file);
+	if (inv->n_files) /* qsort's array may not be NULL, even when empty */
+		qsort(inv->files, inv->n_files, sizeof(*inv->files), by_file);
 	return 0;
 }
 
@@ -313,21 +395,36 @@ int rcfs_inventory_has_file(const struct rcfs_inventory *inv, const struct rcfs_
 	return 0;
 }
 
+/* Unlink f if its name still leads to the inode scanned: a file made under the same name since
+ * (a fresh copy for a namespace that got the id after the scan, once the old file was moved
+ * aside) is not the one judged. Returns 0, 1 when replaced, or -errno. */
+static int remove_file(const struct rcfs_ctx *ctx, const struct rcfs_file *f)
+{
+	struct stat st;
+
+	if (stat_cached(ctx->backing_fd, f->file, AT_SYMLINK_NOFOLLOW, &st) < 0)
+		return -errno;
+	if (st.st_dev != f->dev || st.st_ino != f->ino)
+		return 1;
+	return unlinkat(ctx->backing_fd, f->file, 0) < 0 ? -errno : 0;
+}
+
 size_t rcfs_inventory_gc(const struct rcfs_ctx *ctx, const struct rcfs_inventory *inv, int delete,
 			 void (*fn)(void *arg, const struct rcfs_file *f, int result), void *arg)
 {
-	size_t dead = 0;
+	size_t found = 0;
 
 	for (size_t i = 0; i < inv->n_files; i++) {
 		const struct rcfs_file *f = &inv->files[i];
 		int result = 0;
 
-		if (f->kind != RCFS_FILE_ID || rcfs_inventory_live(inv, f->id))
+		if (f->kind != RCFS_FILE_STALE &&
+		    (f->kind != RCFS_FILE_ID || rcfs_inventory_live(inv, f->id)))
 			continue;
-		dead++;
-		if (delete && unlinkat(ctx->backing_fd, f->file, 0) < 0)
-			result = -errno;
+		if (delete && (result = remove_file(ctx, f)) == 1)
+			continue;
+		found++;
 		fn(arg, f, result);
 	}
-	return dead;
+	return found;
 }

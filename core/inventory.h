@@ -1,6 +1,6 @@
 /* The admin's view of a backing directory: which files belong to which namespaces, and which
- * namespaces are alive. Used by resolvconffs-ctl and the daemon's --gc-on-start; never on the
- * request path. */
+ * namespaces are alive. Used by resolvconffs-ctl and the daemon's --gc-on-start and
+ * --gc-interval; never on the request path. */
 #ifndef RCFS_INVENTORY_H
 #define RCFS_INVENTORY_H
 
@@ -22,17 +22,19 @@ struct rcfs_live_ns {
 enum rcfs_file_kind {
 	RCFS_FILE_ID,      /* <id>.<ext>: keyed by a namespace id */
 	RCFS_FILE_NAMED,   /* <name>.<ext>: keyed by an ip-netns name */
-	RCFS_FILE_STALE,   /* moved aside: its id was recycled for another namespace */
-	RCFS_FILE_OTHER,   /* anything else: never touched */
+	RCFS_FILE_STALE,   /* <id>.<ext>.stale-<n>[-<n>]: moved aside, its id was recycled */
+	RCFS_FILE_OTHER,   /* anything else, and the template: never touched */
 };
 
 struct rcfs_file {
 	char file[NAME_MAX + 1];
 	enum rcfs_file_kind kind;
-	uint64_t id;                /* RCFS_FILE_ID: the id in the name */
+	uint64_t id;                /* RCFS_FILE_ID, RCFS_FILE_STALE: the id in the name */
 	char name[NAME_MAX + 1];    /* RCFS_FILE_NAMED: the name */
 	off_t size;
 	struct timespec mtime;
+	dev_t dev;                  /* the file itself (not what a symlink points to), as scanned */
+	ino_t ino;
 };
 
 struct rcfs_inventory {
@@ -42,8 +44,10 @@ struct rcfs_inventory {
 	size_t n_files;
 };
 
-/* Scan ctx's procfs (every thread of every process) and names directory (NULL: none) for live
- * namespaces of ctx's kind, and ctx's backing directory for files. Returns 0 or -errno. */
+/* Scan ctx's backing directory for files, then ctx's procfs (every thread of every process) and
+ * names directory (NULL: none) for live namespaces of ctx's kind. The template (ctx->tmpl_*),
+ * when it lies in the backing directory, is an RCFS_FILE_OTHER whatever its name. Returns 0 or
+ * -errno. */
 int rcfs_inventory_scan(const struct rcfs_ctx *ctx, const char *names_dir, struct rcfs_inventory *inv);
 
 /* Free what rcfs_inventory_scan allocated. */
@@ -58,9 +62,12 @@ const struct rcfs_live_ns *rcfs_inventory_named(const struct rcfs_inventory *inv
 /* Whether the backing directory has a file keyed by this live namespace (id or name). */
 int rcfs_inventory_has_file(const struct rcfs_inventory *inv, const struct rcfs_live_ns *ns);
 
-/* The id-named files whose namespace is dead, one call of fn each; removes them too when
- * delete is set (fn then gets the unlink result: 0 or -errno). Named files, stale copies and
- * files whose names do not parse are never touched. Returns the number of dead files. */
+/* The garbage: the id-named files whose namespace is dead (f->kind RCFS_FILE_ID) and the stale
+ * copies (RCFS_FILE_STALE), one call of fn each, in name order; removes them too when delete is
+ * set (fn then gets the unlink result: 0 or -errno). A file replaced since the scan (another
+ * inode under the name) is no longer the one judged: it is left alone and not reported. Named
+ * files, the template and files whose names do not parse are never touched. Returns the number
+ * of files reported. */
 size_t rcfs_inventory_gc(const struct rcfs_ctx *ctx, const struct rcfs_inventory *inv, int delete,
 			 void (*fn)(void *arg, const struct rcfs_file *f, int result), void *arg);
 

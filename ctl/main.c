@@ -1,6 +1,7 @@
 /* resolvconffs-ctl: the admin's view of a backing directory (list) and its clean-up (gc). */
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,16 +17,17 @@ static const char usage[] =
 	"list  one row per backing file: key, ip-netns name, whether its namespace is alive (held\n"
 	"      by a process's or thread's ns link, or by an ip-netns name), how many processes are\n"
 	"      in it, size, modification time; then the live namespaces that have no file yet.\n"
-	"gc    show the id-named files whose namespace is dead; remove them with --delete. Named\n"
-	"      files, stale copies and files whose names do not parse are never touched.\n"
-	"      Limit: a namespace kept alive only by an open fd or a bind mount outside the\n"
-	"      names directory looks dead.\n"
+	"gc    show the id-named files whose namespace is dead (\"dead FILE\") and the stale\n"
+	"      copies the daemon moved aside when an id was reused (\"stale FILE.stale-N\");\n"
+	"      remove both with --delete (\"removed FILE\"). Named files and files whose names\n"
+	"      do not parse are never touched. Limit: a namespace kept alive only by an open fd\n"
+	"      or a bind mount outside the names directory looks dead.\n"
 	"\n"
 	"  -p, --extension EXTENSION  backing file extension (default: conf)\n"
 	"  -P, --procfs PROCFS        where to read <pid>/task/<tid>/ns/KIND (default: /proc)\n"
 	"  -k, --key KIND             namespace type the files are keyed by (default: net)\n"
 	"      --names[=DIR]          where ip-netns names live (default: /run/netns)\n"
-	"      --delete               gc: remove the dead files\n"
+	"      --delete               gc: remove the dead files and stale copies\n"
 	"  -h, --help                 show this help\n";
 
 struct ctl_opts {
@@ -81,10 +83,42 @@ static void format_time(const struct timespec *ts, char *buf, size_t size)
 		snprintf(buf, size, "-");
 }
 
+/* Room for a file or namespace name with every byte escaped. */
+#define ESC_SIZE (NAME_MAX * 4 + 1)
+
+/* Copy name into buf with every control byte, DEL and backslash written as \xNN, and return
+ * buf. Names come from the backing directory and /run/netns, where any byte but '/' and NUL is
+ * allowed: a newline would forge a row of the report, an escape sequence would drive the
+ * admin's terminal. The backslash is escaped too, so an escape cannot be faked by the name
+ * itself. A name longer than NAME_MAX is cut before an escape that does not fit whole. */
+static const char *esc(const char *name, char buf[ESC_SIZE])
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+
+	for (; *name; name++) {
+		unsigned char c = (unsigned char)*name;
+		int ctl = c < 0x20 || c == 0x7f || c == '\\';
+
+		if (ESC_SIZE - o < (ctl ? 5u : 2u))
+			break;
+		if (ctl) {
+			buf[o++] = '\\';
+			buf[o++] = 'x';
+			buf[o++] = hex[c >> 4];
+			buf[o++] = hex[c & 0xf];
+		} else {
+			buf[o++] = (char)c;
+		}
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
 static void list_file(const struct rcfs_inventory *inv, const struct rcfs_file *f)
 {
 	const struct rcfs_live_ns *ns = NULL;
-	char key[24] = "-", when[32];
+	char key[24] = "-", when[32], ename[ESC_SIZE], efile[ESC_SIZE];
 	const char *name = "-", *state;
 
 	if (f->kind == RCFS_FILE_ID) {
@@ -101,8 +135,8 @@ static void list_file(const struct rcfs_inventory *inv, const struct rcfs_file *
 	state = f->kind == RCFS_FILE_STALE ? "stale" : f->kind == RCFS_FILE_OTHER ? "-" :
 		ns ? "alive" : "dead";
 	format_time(&f->mtime, when, sizeof(when));
-	printf("%-20s %-16s %-6s %5u %8jd %-20s %s\n", key, name, state, ns ? ns->procs : 0,
-	       (intmax_t)f->size, when, f->file);
+	printf("%-20s %-16s %-6s %5u %8jd %-20s %s\n", key, esc(name, ename), state,
+	       ns ? ns->procs : 0, (intmax_t)f->size, when, esc(f->file, efile));
 }
 
 static void list(const struct rcfs_inventory *inv)
@@ -113,23 +147,27 @@ static void list(const struct rcfs_inventory *inv)
 		list_file(inv, &inv->files[i]);
 	for (size_t i = 0; i < inv->n_live; i++) {
 		const struct rcfs_live_ns *ns = &inv->live[i];
+		char ename[ESC_SIZE];
 
 		if (!rcfs_inventory_has_file(inv, ns))
 			printf("%-20" PRIu64 " %-16s %-6s %5u %8s %-20s %s\n", ns->id,
-			       ns->name[0] ? ns->name : "-", "alive", ns->procs, "-", "-", "(no file)");
+			       ns->name[0] ? esc(ns->name, ename) : "-", "alive", ns->procs, "-", "-",
+			       "(no file)");
 	}
 }
 
 static void report_gc(void *arg, const struct rcfs_file *f, int result)
 {
 	const int *delete = arg;
+	char efile[ESC_SIZE];
 
 	if (!*delete)
-		printf("dead %s\n", f->file);
+		printf("%s %s\n", f->kind == RCFS_FILE_STALE ? "stale" : "dead", esc(f->file, efile));
 	else if (result == 0)
-		printf("removed %s\n", f->file);
+		printf("removed %s\n", esc(f->file, efile));
 	else
-		fprintf(stderr, "resolvconffs-ctl: cannot remove %s: %s\n", f->file, strerror(-result));
+		fprintf(stderr, "resolvconffs-ctl: cannot remove %s: %s\n", esc(f->file, efile),
+			strerror(-result));
 }
 
 int main(int argc, char **argv)

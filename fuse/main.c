@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "gc.h"
 #include "log.h"
 #include "mountinfo.h"
 #include "ops.h"
@@ -44,7 +45,7 @@ static int build_fuse_args(struct fuse_args *args, const char *argv0, const stru
 static void log_startup(const struct rcfs_daemon *d, const struct rcfs_options *o)
 {
 	const struct rcfs_ctx *ctx = &d->ctx;
-	char extra[512] = "", key[32], names[PATH_MAX + 64] = "";
+	char extra[512] = "", key[32], names[PATH_MAX + 64] = "", gc[32] = "";
 	size_t len = 0;
 
 	for (size_t i = 0; i < o->n_fuse_opts && len < sizeof(extra); i++)
@@ -58,14 +59,17 @@ static void log_startup(const struct rcfs_daemon *d, const struct rcfs_options *
 			 o->cfg.etc_netns_dir, ctx->etc_base);
 	else if (ctx->names)
 		snprintf(names, sizeof(names), "; names: %s", ctx->names->dir);
+	if (o->gc_interval)
+		snprintf(gc, sizeof(gc), "; gc every %u s", o->gc_interval);
 	rcfs_log(d->log_level, RCFS_LOG_INFO,
 		 "serving %s from %s/%s%s%s%s; default file: %s; procfs: %s; "
-		 "access check: %s; recycled-id check: %s; max size: %jd; mount options: %s%s%s%s",
+		 "access check: %s; recycled-id check: %s; max size: %jd; mount options: %s%s%s%s%s",
 		 o->mountpoint, o->cfg.backing_dir, key, ctx->ext[0] ? "." : "", ctx->ext, names,
 		 o->cfg.template_path ? o->cfg.template_path : "none (missing files give ENOENT)",
 		 o->cfg.procfs ? o->cfg.procfs : "/proc",
 		 o->kernel_check ? "kernel and daemon" : "daemon", ctx->nsid ? "on (NS_GET_ID)" : "off",
-		 (intmax_t)ctx->max_size, BASE_MOUNT_OPTS, o->kernel_check ? "," : "", access_opt(o), extra);
+		 (intmax_t)ctx->max_size, BASE_MOUNT_OPTS, o->kernel_check ? "," : "", access_opt(o), extra,
+		 gc);
 }
 
 /* libfuse unmounts nothing when the session's descriptor polls POLLERR (a severed connection):
@@ -88,6 +92,7 @@ static int serve(struct rcfs_daemon *d, const struct rcfs_options *o, const char
 	struct fuse_loop_config *loop;
 	struct fuse_session *se;
 	pthread_t reporter;
+	struct rcfs_gc gc;
 	char abs[PATH_MAX];
 	int ret = 1, mount_id = -1, have_path;
 
@@ -110,14 +115,18 @@ static int serve(struct rcfs_daemon *d, const struct rcfs_options *o, const char
 	if (rcfs_startup_mount_dev(d, o->mountpoint))
 		goto err_mount;
 	log_startup(d, o);
+	if (rcfs_gc_start(&gc, d, o->gc_interval))
+		goto err_mount;
 
 	loop = fuse_loop_cfg_create();
 	if (!loop)
-		goto err_mount;
+		goto err_gc;
 	/* The loop returns 0, -errno, or the number of the signal that ended it (fuse_lowlevel.h);
 	 * SIGINT/SIGTERM/SIGHUP through fuse_set_signal_handlers are a clean shutdown. */
 	ret = fuse_session_loop_mt(se, loop) < 0 ? 1 : 0;
 	fuse_loop_cfg_destroy(loop);
+err_gc:
+	rcfs_gc_stop(&gc);
 err_mount:
 	/* libfuse unmounts by path: after another daemon took this mountpoint over (--takeover
 	 * detached our mount), that would remove the newcomer's mount instead of ours. */

@@ -15,7 +15,7 @@
 #include <unistd.h>
 #include <linux/magic.h>
 
-#include "../core/inventory.h"
+#include "gc.h"
 #include "log.h"
 #include "mountinfo.h"
 
@@ -147,36 +147,24 @@ static void warn_writable(const struct rcfs_daemon *d, const struct rcfs_config 
 			 cfg->template_path, (unsigned)(st.st_mode & 07777));
 }
 
-static void log_removal(void *arg, const struct rcfs_file *f, int result)
-{
-	const struct rcfs_daemon *d = arg;
-
-	if (result)
-		rcfs_log(d->log_level, RCFS_LOG_WARNING, "gc: cannot remove %s: %s", f->file,
-			 strerror(-result));
-	else
-		rcfs_log(d->log_level, RCFS_LOG_INFO, "gc: removed %s (its namespace is gone)", f->file);
-}
-
 /* --gc-on-start: ids are recycled, so a file left by a dead namespace would be served to an
- * unrelated new one. */
-static int gc_on_start(struct rcfs_daemon *d)
+ * unrelated new one. --gc-interval needs the same namespace key: refused here, before mounting. */
+static int gc_on_start(struct rcfs_daemon *d, const struct rcfs_options *o)
 {
-	struct rcfs_inventory inv;
 	int ret;
 
-	if (d->ctx.key_source != RCFS_KEY_NS) {
-		fprintf(stderr, "resolvconffs: --gc-on-start needs a namespace key\n");
+	if ((o->gc_on_start || o->gc_interval) && d->ctx.key_source != RCFS_KEY_NS) {
+		fprintf(stderr, "resolvconffs: %s needs a namespace key\n",
+			o->gc_on_start ? "--gc-on-start" : "--gc-interval");
 		return -1;
 	}
-	ret = rcfs_inventory_scan(&d->ctx, d->ctx.names ? d->ctx.names->dir :
-				  strcmp(d->ctx.ns_kind, "net") ? NULL : "/run/netns", &inv);
+	if (!o->gc_on_start)
+		return 0;
+	ret = rcfs_gc_pass(d);
 	if (ret) {
 		fprintf(stderr, "resolvconffs: --gc-on-start: %s\n", strerror(-ret));
 		return -1;
 	}
-	rcfs_inventory_gc(&d->ctx, &inv, 1, log_removal, d);
-	rcfs_inventory_free(&inv);
 	return 0;
 }
 
@@ -254,5 +242,5 @@ int rcfs_startup_prepare(struct rcfs_daemon *d, const struct rcfs_options *o)
 		return -1;
 	warn_writable(d, &o->cfg);
 	raise_fd_limit();
-	return o->gc_on_start ? gc_on_start(d) : 0;
+	return gc_on_start(d, o);
 }

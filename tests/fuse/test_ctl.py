@@ -1,7 +1,8 @@
 """resolvconffs-ctl list and gc (README "Stale files and the admin view"): one row per backing file
 with key, ip-netns name, alive/dead/stale, process count, size, mtime and file name, then the live
-namespaces without a file; gc names the id-named files of dead namespaces and removes them only
-with --delete, never touching named files, stale copies or unparsable names."""
+namespaces without a file; gc names the id-named files of dead namespaces ("dead FILE") and the
+stale copies ("stale FILE.stale-N") and removes both only with --delete ("removed FILE"), never
+touching named files or unparsable names."""
 import calendar
 import os
 import subprocess
@@ -78,6 +79,7 @@ def fake():
     files = {"1001.conf": b"nameserver 10.0.0.1\n", "1004.conf": b"x\n" * 7,
              "9999.conf": b"nameserver 10.0.0.9\n", "8888.conf": b"",
              "2001.conf": b"uts\n", "foo.conf": b"named\n", "1001.conf.stale-77": b"old\n",
+             "9999.conf.stale-5-6": b"older\n", "foo.conf.stale-3": b"no stale copy\n",
              "notes.txt": b"notes\n", ".hidden.conf": b"h\n", "12.conf.bak": b"b\n",
              "1002.hosts": b"hosts\n", "1003": b"bare\n"}
     for name, data in files.items():
@@ -107,7 +109,9 @@ def test_list_with_a_fake_procfs(ctl_bin, fake):
     assert cols("2001.conf") == ("2001", "-", "dead", 0), "a uts id is no net namespace"
     assert cols("foo.conf") == ("-", "foo", "dead", 0)
     assert cols("1001.conf.stale-77")[2] == "stale"
-    for other in ("notes.txt", ".hidden.conf", "12.conf.bak", "1002.hosts", "1003"):
+    assert cols("9999.conf.stale-5-6")[2] == "stale"
+    for other in ("notes.txt", ".hidden.conf", "12.conf.bak", "1002.hosts", "1003",
+                  "foo.conf.stale-3"):
         assert cols(other)[0] == "-" and cols(other)[2] == "-", files[other]
     # Live namespaces without a file, each once, with its process count.
     assert {k: (r["state"], r["procs"], r["size"], r["mtime"]) for k, r in nofile.items()} == {
@@ -129,25 +133,62 @@ def test_list_extension_and_key_options(ctl_bin, fake):
     assert set(nofile) == set()
 
 
-def test_gc_lists_and_deletes_only_dead_id_named_files(ctl_bin, fake):
+def test_gc_lists_and_deletes_dead_id_named_files_and_stale_copies(ctl_bin, fake):
     before = tree(fake["dir"])
     r = ctl(ctl_bin, "gc", *fake["args"], fake["backing"])
-    assert r.stdout.decode().splitlines() == ["dead 2001.conf", "dead 8888.conf", "dead 9999.conf"]
+    assert r.stdout.decode().splitlines() == [
+        "stale 1001.conf.stale-77", "dead 2001.conf", "dead 8888.conf", "dead 9999.conf",
+        "stale 9999.conf.stale-5-6"]
     assert r.stderr == b""
     assert tree(fake["dir"]) == before, "gc without --delete removed something"
     r = ctl(ctl_bin, "gc", "--delete", *fake["args"], fake["backing"])
-    assert r.stdout.decode().splitlines() == ["removed 2001.conf", "removed 8888.conf",
-                                              "removed 9999.conf"]
+    gone = ["1001.conf.stale-77", "2001.conf", "8888.conf", "9999.conf", "9999.conf.stale-5-6"]
+    assert r.stdout.decode().splitlines() == [f"removed {name}" for name in gone]
+    assert r.stderr == b""
     left = sorted(os.listdir(fake["backing"]))
-    assert left == sorted(set(fake["files"]) - {"2001.conf", "8888.conf", "9999.conf"} |
-                          {"subdir"})
-    # Named files, stale copies, unparsable names and live namespaces' files are all kept.
-    for name in ("foo.conf", "1001.conf.stale-77", "notes.txt", ".hidden.conf", "1001.conf",
+    assert left == sorted(set(fake["files"]) - set(gone) | {"subdir"})
+    # Named files, unparsable names (also one with the stale infix) and live namespaces' files
+    # are all kept.
+    for name in ("foo.conf", "foo.conf.stale-3", "notes.txt", ".hidden.conf", "1001.conf",
                  "1004.conf", "1003", "1002.hosts", "12.conf.bak"):
         with open(os.path.join(fake["backing"], name), "rb") as f:
             assert f.read() == fake["files"][name], name
     # A second run has nothing left to do.
     assert ctl(ctl_bin, "gc", "--delete", *fake["args"], fake["backing"]).stdout == b""
+
+
+def test_gc_stale_copies_with_other_extensions(ctl_bin, fake):
+    """-p decides what a stale copy is, as it decides what an id-named file is: with -p hosts
+    only <id>.hosts.stale-N copies are stale; with -p '' <id>.stale-N."""
+    extra = {"1002.hosts.stale-9": b"h\n", "1003.stale-8": b"bare\n"}
+    for name, data in extra.items():
+        with open(os.path.join(fake["backing"], name), "wb") as f:
+            f.write(data)
+    out = ctl(ctl_bin, "gc", "-p", "hosts", *fake["args"], fake["backing"]).stdout
+    assert "stale 1002.hosts.stale-9" in out.decode().splitlines()
+    assert b"1001.conf.stale-77" not in out and b"1003.stale-8" not in out
+    out = ctl(ctl_bin, "gc", "--delete", "-p", "", *fake["args"], fake["backing"]).stdout
+    assert "removed 1003.stale-8" in out.decode().splitlines()
+    assert b"1002.hosts.stale-9" not in out and b"1001.conf.stale-77" not in out
+    assert os.path.exists(os.path.join(fake["backing"], "1002.hosts.stale-9"))
+    assert not os.path.exists(os.path.join(fake["backing"], "1003.stale-8"))
+
+
+def test_gc_escapes_the_names_it_prints(ctl_bin, fake):
+    """What gc prints is the admin's to read, not the terminal's to obey: with an extension
+    holding an escape sequence, a newline and a backslash, the dead file and the stale copy are
+    reported with those bytes as \\xNN, in the listing and in the removal report alike."""
+    ext = "x\x1b[2J\n\\"
+    shown = "x\\x1b[2J\\x0a\\x5c"
+    for name in (f"9998.{ext}", f"9998.{ext}.stale-1"):
+        with open(os.path.join(fake["backing"].encode(), name.encode()), "wb") as f:
+            f.write(b"x\n")
+    r = ctl(ctl_bin, "gc", "-p", ext, *fake["args"], fake["backing"])
+    assert r.stdout.decode().splitlines() == [f"dead 9998.{shown}", f"stale 9998.{shown}.stale-1"]
+    r = ctl(ctl_bin, "gc", "--delete", "-p", ext, *fake["args"], fake["backing"])
+    assert r.stdout.decode().splitlines() == [f"removed 9998.{shown}",
+                                              f"removed 9998.{shown}.stale-1"]
+    assert not any(ext in name for name in os.listdir(fake["backing"]))
 
 
 @pytest.mark.parametrize("args", [

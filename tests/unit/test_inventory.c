@@ -1,11 +1,13 @@
-/* The admin's view of a backing directory: rcfs_inventory_scan (live namespaces from a procfs
- * tree and a names directory, files classified by name), the lookups, and rcfs_inventory_gc. */
+/* The admin's view of a backing directory: rcfs_inventory_scan (files classified by name, then
+ * live namespaces from a procfs tree and a names directory), the lookups, and rcfs_inventory_gc
+ * (dead id-named files and stale copies; never named files, unparsable names or the template). */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -28,7 +30,7 @@ static void make_tree(void)
 	cr_assert_eq(mkdir(backing, 0755), 0);
 }
 
-static void init(const char *key, const char *ext, const char *proc)
+static void init_template(const char *key, const char *ext, const char *proc, const char *tmpl)
 {
 	struct rcfs_config cfg = { 0 };
 	struct rcfs_init_error err = { 0 };
@@ -38,8 +40,14 @@ static void init(const char *key, const char *ext, const char *proc)
 	cfg.backing_dir = backing;
 	cfg.extension = ext;
 	cfg.key_kind = key;
+	cfg.template_path = tmpl;
 	ret = rcfs_ctx_init(&ctx, &cfg, &err);
 	cr_assert_eq(ret, 0, "rcfs_ctx_init: %s: %s", err.what, strerror(-ret));
+}
+
+static void init(const char *key, const char *ext, const char *proc)
+{
+	init_template(key, ext, proc, NULL);
 }
 
 static void done(void)
@@ -119,6 +127,7 @@ struct gc_log {
 	char file[16][NAME_MAX + 1];
 	int result[16];
 	uint64_t id[16];
+	enum rcfs_file_kind kind[16];
 };
 
 static void log_gc(void *arg, const struct rcfs_file *f, int result)
@@ -126,9 +135,11 @@ static void log_gc(void *arg, const struct rcfs_file *f, int result)
 	struct gc_log *g = arg;
 
 	cr_assert_lt(g->n, 16);
-	cr_assert_eq(f->kind, RCFS_FILE_ID, "gc reported %s, not an id-named file", f->file);
+	cr_assert(f->kind == RCFS_FILE_ID || f->kind == RCFS_FILE_STALE,
+		  "gc reported %s, neither an id-named file nor a stale copy", f->file);
 	snprintf(g->file[g->n], NAME_MAX + 1, "%s", f->file);
 	g->id[g->n] = f->id;
+	g->kind[g->n] = f->kind;
 	g->result[g->n++] = result;
 }
 
@@ -141,6 +152,15 @@ static int logged(const struct gc_log *g, const char *file, int *result)
 			return 1;
 		}
 	}
+	return 0;
+}
+
+/* Whether file was reported as that kind (a dead id-named file or a stale copy). */
+static int logged_as(const struct gc_log *g, const char *file, enum rcfs_file_kind kind)
+{
+	for (int i = 0; i < g->n; i++)
+		if (!strcmp(g->file[i], file))
+			return g->kind[i] == kind;
 	return 0;
 }
 
@@ -273,18 +293,27 @@ Test(inventory, gc_reports_without_deleting)
 	make_files("conf");
 	init(NULL, NULL, NULL);
 	cr_assert_eq(rcfs_inventory_scan(&ctx, NULL, &inv), 0);
-	cr_assert_eq(rcfs_inventory_gc(&ctx, &inv, 0, log_gc, &g), 2);
-	cr_assert_eq(g.n, 2);
+	cr_assert_eq(rcfs_inventory_gc(&ctx, &inv, 0, log_gc, &g), 4);
+	cr_assert_eq(g.n, 4);
 	cr_expect(logged(&g, "999.conf", &result));
 	cr_expect_eq(result, 0);
 	cr_expect(logged(&g, "998.conf", &result));
 	cr_expect_eq(result, 0);
+	/* Each report says which kind it is: a dead namespace's file, or a stale copy (also of a
+	 * live id: the copy was made for the namespace that had the id before). */
+	cr_expect(logged_as(&g, "999.conf", RCFS_FILE_ID));
+	cr_expect(logged_as(&g, "998.conf", RCFS_FILE_ID));
+	cr_expect(logged_as(&g, "300.conf.stale-5", RCFS_FILE_STALE));
+	cr_expect(logged_as(&g, "999.conf.stale-7", RCFS_FILE_STALE));
+	/* In name order. */
+	for (int i = 1; i < g.n; i++)
+		cr_expect_lt(strcmp(g.file[i - 1], g.file[i]), 0, "reports not in name order");
 	for (size_t i = 0; i < inv.n_files; i++)
 		cr_expect(exists(inv.files[i].file), "%s removed by a report-only gc", inv.files[i].file);
 	done();
 }
 
-Test(inventory, gc_removes_only_dead_id_named_files)
+Test(inventory, gc_removes_dead_id_named_files_and_stale_copies)
 {
 	struct gc_log g = { 0 };
 	int result = 1;
@@ -300,20 +329,24 @@ Test(inventory, gc_removes_only_dead_id_named_files)
 	cr_assert_eq(symlink(outside, path), 0);
 	init(NULL, NULL, NULL);
 	cr_assert_eq(rcfs_inventory_scan(&ctx, NULL, &inv), 0);
-	cr_assert_eq(rcfs_inventory_gc(&ctx, &inv, 1, log_gc, &g), 3);
+	cr_assert_eq(rcfs_inventory_gc(&ctx, &inv, 1, log_gc, &g), 5);
 	cr_expect(logged(&g, "999.conf", &result) && result == 0);
 	cr_expect(logged(&g, "998.conf", &result) && result == 0);
 	cr_expect(logged(&g, "888.conf", &result) && result == 0);
+	cr_expect(logged(&g, "300.conf.stale-5", &result) && result == 0);
+	cr_expect(logged(&g, "999.conf.stale-7", &result) && result == 0);
+	cr_expect(logged_as(&g, "888.conf", RCFS_FILE_ID));
+	cr_expect(logged_as(&g, "300.conf.stale-5", RCFS_FILE_STALE));
 	cr_expect(!exists("999.conf"));
 	cr_expect(!exists("998.conf"));
 	cr_expect(!exists("888.conf"));
+	cr_expect(!exists("300.conf.stale-5"));
+	cr_expect(!exists("999.conf.stale-7"));
 	cr_expect(h2_exists(outside));
-	/* Everything else stays: live id files, named, stale (also of a dead id), others. */
+	/* Everything else stays: live id files, named, temporary and other files. */
 	cr_expect(exists("100.conf"));
 	cr_expect(exists("200.conf"));
 	cr_expect(exists("blue.conf"));
-	cr_expect(exists("300.conf.stale-5"));
-	cr_expect(exists("999.conf.stale-7"));
 	cr_expect(exists(".999.conf.tmp1a2b"));
 	cr_expect(exists("README"));
 	rcfs_inventory_free(&inv);
@@ -340,7 +373,7 @@ Test(inventory, gc_reports_unlink_errors)
 	/* Removed behind the inventory's back. */
 	th_join(path, backing, "999.conf");
 	cr_assert_eq(unlink(path), 0);
-	cr_assert_eq(rcfs_inventory_gc(&ctx, &inv, 1, log_gc, &g), 2);
+	cr_assert_eq(rcfs_inventory_gc(&ctx, &inv, 1, log_gc, &g), 4);
 	cr_expect(logged(&g, "999.conf", &result));
 	cr_expect_eq(result, -ENOENT);
 	cr_expect(logged(&g, "998.conf", &result));
@@ -367,10 +400,11 @@ Test(inventory, empty_extension)
 	expect_kind("999.stale-7", RCFS_FILE_STALE);
 	expect_kind(".999.tmp1a2b", RCFS_FILE_OTHER);
 	cr_expect(rcfs_inventory_has_file(&inv, rcfs_inventory_live(&inv, 100)));
-	cr_assert_eq(rcfs_inventory_gc(&ctx, &inv, 1, log_gc, &g), 2);
-	cr_expect(!exists("999") && !exists("998"));
-	cr_expect(exists("100") && exists("200") && exists("blue") && exists("999.stale-7") &&
-		  exists(".999.tmp1a2b") && exists("README") && exists("x.conf"));
+	cr_assert_eq(rcfs_inventory_gc(&ctx, &inv, 1, log_gc, &g), 4);
+	cr_expect(!exists("999") && !exists("998") && !exists("999.stale-7") &&
+		  !exists("300.stale-5"));
+	cr_expect(exists("100") && exists("200") && exists("blue") && exists(".999.tmp1a2b") &&
+		  exists("README") && exists("x.conf"));
 	done();
 }
 
@@ -420,7 +454,7 @@ Test(inventory, empty_procfs_everything_is_dead)
 	init(NULL, NULL, NULL);
 	cr_assert_eq(rcfs_inventory_scan(&ctx, NULL, &inv), 0);
 	cr_expect_eq(inv.n_live, 0);
-	cr_assert_eq(rcfs_inventory_gc(&ctx, &inv, 0, log_gc, &g), 4);
+	cr_assert_eq(rcfs_inventory_gc(&ctx, &inv, 0, log_gc, &g), 6);
 	done();
 }
 
@@ -505,6 +539,199 @@ Test(inventory, names_directory)
 	/* A missing names directory is no error. */
 	th_join(path, root, "no-such-dir");
 	cr_assert_eq(rcfs_inventory_scan(&ctx, path, &inv), 0);
+	done();
+}
+
+/* A stale copy is exactly what core/stale.c makes of an id-named file: <id>.<ext>.stale-<n> or
+ * <id>.<ext>.stale-<n>-<n>. Anything else carrying the infix is not ours to remove. */
+Test(inventory, stale_copies_are_named_exactly)
+{
+	struct gc_log g = { 0 };
+	static const char *const stale[] = {
+		"1.conf.stale-2", "1.conf.stale-2-3",
+		"18446744073709551615.conf.stale-18446744073709551615",
+	};
+	static const char *const other[] = {
+		"blue.conf.stale-5", "notes.stale-1", "1.conf.stale-", "1.conf.stale-x",
+		"1.conf.stale-5-", "1.conf.stale--5", "1.conf.stale-5-6-7", ".1.conf.stale-5",
+		"1.hosts.stale-5", "1.stale-5", "1.conf.stale-5.bak",
+		"1.conf.stale-18446744073709551616", "1.conf.stale-2.stale-3",
+	};
+	make_tree();
+	for (size_t i = 0; i < sizeof(stale) / sizeof(stale[0]); i++)
+		put(stale[i], "stale");
+	for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++)
+		put(other[i], "other");
+	init(NULL, NULL, NULL);
+	cr_assert_eq(rcfs_inventory_scan(&ctx, NULL, &inv), 0);
+	for (size_t i = 0; i < sizeof(stale) / sizeof(stale[0]); i++)
+		expect_kind(stale[i], RCFS_FILE_STALE);
+	cr_expect_eq(find_file("1.conf.stale-2-3")->id, 1);
+	for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++)
+		expect_kind(other[i], RCFS_FILE_OTHER);
+	cr_assert_eq(rcfs_inventory_gc(&ctx, &inv, 1, log_gc, &g), 3);
+	for (size_t i = 0; i < sizeof(stale) / sizeof(stale[0]); i++)
+		cr_expect(!exists(stale[i]), "%s kept", stale[i]);
+	for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++)
+		cr_expect(exists(other[i]), "%s removed", other[i]);
+	done();
+}
+
+/* The template in the backing directory is never a namespace's file, whatever its name: not
+ * under an id-like name (0.conf: no namespace has id 0, so it would be dead), not through a
+ * hard link under another name, and still not after it was replaced by a new file. */
+Test(inventory, the_template_is_never_touched)
+{
+	struct gc_log g = { 0 };
+	char tmpl[PATH_MAX], path[PATH_MAX], hard[PATH_MAX], *text;
+	size_t len;
+
+	make_tree();
+	make_procs();
+	put("0.conf", "nameserver 192.0.2.1\n");
+	put("998.conf", "dead");
+	put("blue.conf", "named");
+	th_join(tmpl, backing, "0.conf");
+	th_join(hard, backing, "997.conf.stale-1");
+	cr_assert_eq(link(tmpl, hard), 0, "link: %s", strerror(errno));
+	th_join(path, backing, "996.conf");
+	cr_assert_eq(link(tmpl, path), 0, "link: %s", strerror(errno));
+	init_template(NULL, NULL, NULL, tmpl);
+	cr_assert_eq(rcfs_inventory_scan(&ctx, NULL, &inv), 0);
+	expect_kind("0.conf", RCFS_FILE_OTHER);
+	expect_kind("996.conf", RCFS_FILE_OTHER);
+	expect_kind("997.conf.stale-1", RCFS_FILE_OTHER);
+	expect_named("blue.conf", "blue");
+	cr_assert_eq(rcfs_inventory_gc(&ctx, &inv, 1, log_gc, &g), 1);
+	cr_expect(logged(&g, "998.conf", NULL));
+	cr_expect(!exists("998.conf"));
+	cr_expect(exists("0.conf") && exists("996.conf") && exists("997.conf.stale-1") &&
+		  exists("blue.conf"));
+	rcfs_inventory_free(&inv);
+
+	/* Replaced (the admin edits it with an editor that renames a new file over it): its name
+	 * still marks it, and the inode known at startup stays untouched under any name. */
+	th_join(path, root, "new-template");
+	th_write_file(path, "nameserver 192.0.2.2\n", 21, 0644);
+	cr_assert_eq(rename(path, tmpl), 0);
+	memset(&g, 0, sizeof(g));
+	cr_assert_eq(rcfs_inventory_scan(&ctx, NULL, &inv), 0);
+	expect_kind("0.conf", RCFS_FILE_OTHER);
+	cr_assert_eq(rcfs_inventory_gc(&ctx, &inv, 1, log_gc, &g), 0);
+	cr_expect(exists("0.conf") && exists("996.conf") && exists("997.conf.stale-1"));
+	text = th_read_file(tmpl, &len);
+	cr_expect_str_eq(text, "nameserver 192.0.2.2\n");
+	free(text);
+	done();
+}
+
+/* A template outside the backing directory protects nothing in it by name: a backing file that
+ * merely shares the template's name is an ordinary one. */
+Test(inventory, a_template_elsewhere_protects_no_name)
+{
+	struct gc_log g = { 0 };
+	char tmpl[PATH_MAX];
+
+	make_tree();
+	th_join(tmpl, root, "0.conf");
+	th_write_file(tmpl, "nameserver 192.0.2.1\n", 21, 0644);
+	put("0.conf", "dead, not the template");
+	init_template(NULL, NULL, NULL, tmpl);
+	cr_assert_eq(rcfs_inventory_scan(&ctx, NULL, &inv), 0);
+	expect_id("0.conf", 0);
+	cr_assert_eq(rcfs_inventory_gc(&ctx, &inv, 1, log_gc, &g), 1);
+	cr_expect(!exists("0.conf"));
+	cr_expect(h2_exists(tmpl));
+	done();
+}
+
+/* A file made under a judged name after the scan (the daemon moved a recycled id's file aside
+ * and gave the namespace that now has the id a fresh copy) is not the file judged: gc leaves it
+ * and does not report it. */
+Test(inventory, gc_leaves_files_replaced_since_the_scan)
+{
+	struct gc_log g = { 0 };
+	char path[PATH_MAX], fresh[PATH_MAX];
+
+	make_tree();
+	make_procs();
+	make_files("conf");
+	init(NULL, NULL, NULL);
+	cr_assert_eq(rcfs_inventory_scan(&ctx, NULL, &inv), 0);
+	th_join(path, backing, "999.conf");
+	th_join(fresh, root, "fresh");
+	th_write_file(fresh, "fresh copy", 10, 0644);
+	cr_assert_eq(rename(fresh, path), 0);
+	th_join(path, backing, "300.conf.stale-5");
+	th_write_file(fresh, "newer stale copy", 16, 0644);
+	cr_assert_eq(rename(fresh, path), 0);
+	cr_assert_eq(rcfs_inventory_gc(&ctx, &inv, 1, log_gc, &g), 2);
+	cr_expect(!logged(&g, "999.conf", NULL));
+	cr_expect(!logged(&g, "300.conf.stale-5", NULL));
+	cr_expect(logged(&g, "998.conf", NULL) && logged(&g, "999.conf.stale-7", NULL));
+	cr_expect(exists("999.conf") && exists("300.conf.stale-5"));
+	cr_expect(!exists("998.conf") && !exists("999.conf.stale-7"));
+	done();
+}
+
+/* The daemon's own mount may lie in the backing directory: what is on its device is not listed
+ * (and not asked for its attributes). Stood in for by the backing directory's own device. */
+Test(inventory, files_on_our_own_mount_are_not_listed)
+{
+	struct stat st;
+
+	make_tree();
+	make_files("conf");
+	init(NULL, NULL, NULL);
+	cr_assert_eq(stat(backing, &st), 0);
+	ctx.mount_dev = st.st_dev;
+	cr_assert_eq(rcfs_inventory_scan(&ctx, NULL, &inv), 0);
+	cr_expect_eq(inv.n_files, 0, "%zu files listed", inv.n_files);
+	done();
+}
+
+/* The backing directory is read before procfs and the names directory: a namespace born
+ * between the scans cannot have a file listed without being seen alive. The order shows in the
+ * IN_OPEN events one inotify instance queues for the three directories. */
+Test(inventory, the_backing_directory_is_scanned_first)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	char names_dir[PATH_MAX];
+	int ifd, wd_backing, wd_proc, wd_names, order[3], n = 0;
+	ssize_t len;
+
+	make_tree();
+	make_procs();
+	make_files("conf");
+	th_join(names_dir, root, "netns");
+	cr_assert_eq(mkdir(names_dir, 0755), 0);
+	init(NULL, NULL, NULL);
+	ifd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	cr_assert_geq(ifd, 0, "inotify_init1: %s", strerror(errno));
+	wd_backing = inotify_add_watch(ifd, backing, IN_OPEN | IN_ONLYDIR);
+	wd_proc = inotify_add_watch(ifd, procfs, IN_OPEN | IN_ONLYDIR);
+	wd_names = inotify_add_watch(ifd, names_dir, IN_OPEN | IN_ONLYDIR);
+	cr_assert(wd_backing >= 0 && wd_proc >= 0 && wd_names >= 0, "inotify_add_watch: %s",
+		  strerror(errno));
+	cr_assert_eq(rcfs_inventory_scan(&ctx, names_dir, &inv), 0);
+	len = read(ifd, buf, sizeof(buf));
+	cr_assert_gt(len, 0, "no inotify events: %s", strerror(errno));
+	for (char *p = buf; p < buf + len && n < 3;) {
+		const struct inotify_event *ev = (const struct inotify_event *)p;
+		int seen = 0;
+
+		/* The first open of each watched directory itself (not of an entry in it). */
+		for (int i = 0; i < n; i++)
+			seen |= order[i] == ev->wd;
+		if ((ev->mask & IN_OPEN) && ev->len == 0 && !seen)
+			order[n++] = ev->wd;
+		p += sizeof(*ev) + ev->len;
+	}
+	close(ifd);
+	cr_assert_eq(n, 3, "%d of the 3 directories opened", n);
+	cr_expect_eq(order[0], wd_backing, "the backing directory was not scanned first");
+	cr_expect_eq(order[1], wd_proc);
+	cr_expect_eq(order[2], wd_names);
 	done();
 }
 
