@@ -16,13 +16,17 @@
  *    last component);
  *  - for inputs of known options only: the result is the model's, and every setting
  *    (extension, template, procfs, key, names and etc-netns directories, -o list, fallbacks,
- *    flags, log level) is the model's, pointing into argv as given;
+ *    flags, --access-check, log level) is the model's, pointing into argv as given; the numbers
+ *    of --max-size (1..INT64_MAX) and --gc-interval (1..UINT_MAX), decimal digits only, are
+ *    the model's, from strtoull;
  *  - an error is one line "resolvconffs: ... (see --help)\n"; when every argument is printable
  *    ASCII, so is the message; when it names an option, the name is one the user typed (an
  *    argument as given, or "-c" for a letter c of a "-..." bundle);
  *  - nothing is written to err unless the result is an error.
  * Help goes to /dev/null, errors to a memory buffer; both are opened once. */
 #include "fuzz_common.h"
+
+#include <limits.h>
 
 #include "../fuse/log.h"
 #include "../fuse/options.h"
@@ -77,6 +81,25 @@ static int level_of(const char *s)
 	return -1;
 }
 
+/* Reference for --max-size and --gc-interval: decimal digits only (leading zeros allowed), a
+ * value from 1 to max; through strtoull on the significant digits, independent of options.c. */
+static int ref_count(const char *s, unsigned long long max, unsigned long long *v)
+{
+	uint64_t n;
+
+	if (!*s)
+		return 0;
+	for (const char *p = s; *p; p++)
+		if (*p < '0' || *p > '9')
+			return 0;
+	while (s[0] == '0' && s[1])
+		s++;
+	if (!fuzz_ref_u64(s, strlen(s), &n) || n == 0 || n > max)
+		return 0;
+	*v = n;
+	return 1;
+}
+
 /* Apply one option, named by its short letter or (for a long-only option) its long name;
  * returns -1 to stop with m->result set. */
 static int apply(struct model *m, int letter, const char *name, const char *arg)
@@ -116,7 +139,25 @@ static int apply(struct model *m, int letter, const char *name, const char *arg)
 			m->result = RCFS_PARSE_ERROR;
 			return -1;
 		}
-		m->o.cfg.check_access = arg[0] == 'd';
+		m->o.kernel_check = arg[0] == 'k';
+	} else if (!strcmp(name, "max-size")) {
+		unsigned long long v;
+
+		if (!ref_count(arg, (unsigned long long)INT64_MAX, &v)) {
+			m->result = RCFS_PARSE_ERROR;
+			return -1;
+		}
+		m->o.cfg.max_size = (long long)v;
+	} else if (!strcmp(name, "gc-interval")) {
+		unsigned long long v;
+
+		if (!ref_count(arg, UINT_MAX, &v)) {
+			m->result = RCFS_PARSE_ERROR;
+			return -1;
+		}
+		m->o.gc_interval = (unsigned)v;
+	} else if (!strcmp(name, "takeover")) {
+		m->o.takeover = 1;
 	} else if (!strcmp(name, "names")) {
 		m->o.cfg.names_dir = arg ? arg : "/run/netns";
 	} else if (!strcmp(name, "etc-netns")) {
@@ -377,8 +418,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_CHECK(opts.log_level == m.o.log_level && opts.gc_on_start == m.o.gc_on_start &&
 				   opts.cfg.filter_loopback == m.o.cfg.filter_loopback &&
 				   opts.cfg.no_nsid == m.o.cfg.no_nsid &&
-				   opts.cfg.check_access == m.o.cfg.check_access,
+				   opts.kernel_check == m.o.kernel_check && opts.takeover == m.o.takeover,
 			   "flags or log level differ from the model");
+		FUZZ_CHECK(opts.cfg.max_size == m.o.cfg.max_size && opts.gc_interval == m.o.gc_interval,
+			   "--max-size or --gc-interval differs from the model");
 		FUZZ_CHECK(opts.n_fuse_opts == m.o.n_fuse_opts &&
 				   opts.cfg.n_fallbacks == m.o.cfg.n_fallbacks,
 			   "-o or --fallback-nameserver count differs from the model");

@@ -3,26 +3,31 @@
  * daemon-side access check.
  *
  * Input: protocol lines separated by '\n', as resolvconffs-sim reads them from stdin (at most
- * MAX_LINES are run). Each line is run against two contexts sharing one backing directory:
+ * MAX_LINES are run). Each line is run against two contexts sharing one backing directory and
+ * both with --max-size MAX_SIZE; the daemon checks every open and truncate itself (always):
  *   A: template (with a loopback nameserver), --filter-loopback with one fallback, NS_GET_ID
- *      checks where the kernel has them; caller uid/gid are ours (root in make fuzz);
- *   B: no template, --access-check=daemon, --names on a directory with no namespaces in it,
- *      no recycle check; the caller is uid 1000 / gid 1000, so only a caller whose fake
- *      status grants CAP_DAC_OVERRIDE may write the (root-owned, 0644) files.
+ *      checks where the kernel has them; caller uid/gid are ours (root in make fuzz), the
+ *      owner of every file, so always allowed;
+ *   B: no template, --names on a directory with no namespaces in it, no recycle check; the
+ *      caller is uid 1000 / gid 1000, so only a caller whose fake status grants
+ *      CAP_DAC_OVERRIDE may write or truncate the (our own, 0644) files.
  * The backing directory is emptied before every input, so runs are independent.
  *
  * The fake procfs holds well-formed and malformed links (wrong kind, empty id, 2^64, trailing
- * byte, over-long, a regular file, no ns directory). Files are capped at FSIZE_LIMIT bytes with
- * RLIMIT_FSIZE (SIGXFSZ ignored from the first input on), so "truncate PID <huge>" answers EFBIG instead of making a
- * huge sparse file that "read" would then load; make fuzz pipes the fuzzer's output so its log
- * is not subject to the limit.
+ * byte, over-long, a regular file, no ns directory). A fake procfs is the administrator's own
+ * mapping: every namespace gets a file (never the template view). A write or truncate beyond
+ * MAX_SIZE answers EFBIG and changes nothing; as a safety net for the harness, files are also
+ * capped at FSIZE_LIMIT bytes with RLIMIT_FSIZE (SIGXFSZ ignored from the first input on); make
+ * fuzz pipes the fuzzer's output so its log is not subject to the limit.
  *
  * Invariants (abort on violation): every line gets exactly one reply, and it is the one a model
  * predicts: `err EINVAL` for every malformed line (an independent grammar: VERB SP PID[ SP REST],
  * PID decimal <= INT32_MAX, REST verbatim, truncate's SIZE decimal <= INT64_MAX, no NUL); for
  * well-formed lines the key from the link (or ESRCH/EINVAL), and a per-namespace model of each
- * backing file for read/stat/write/append/truncate, so one namespace never sees another's file
- * and every copy made from the template is the (filtered) template. */
+ * backing file for read/stat/write/append/truncate (EACCES for B's callers without the
+ * capability, EFBIG past MAX_SIZE with the file unchanged), so one namespace never sees
+ * another's file, no file ever grows beyond MAX_SIZE, and every copy made from the template is
+ * the (filtered) template. */
 #include "fuzz_common.h"
 
 #include <dirent.h>
@@ -36,6 +41,7 @@
 
 #define MAX_LINES 16
 #define FSIZE_LIMIT (1u << 20)
+#define MAX_SIZE 4096u /* --max-size: small, so that inputs reach it */
 #define B_UID 1000u
 #define B_GID 1000u
 
@@ -178,10 +184,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	a.filter_loopback = 1;
 	a.fallbacks = FALLBACKS;
 	a.n_fallbacks = 1;
+	a.max_size = MAX_SIZE;
 	init_ctx(&ctx_a, &a);
 	b.procfs = procfs;
 	b.backing_dir = backing;
-	b.check_access = 1;
+	b.max_size = MAX_SIZE;
 	b.names_dir = names;
 	b.no_nsid = 1;
 	init_ctx(&ctx_b, &b);
@@ -392,27 +399,25 @@ static size_t model(int is_a, const struct cmd *c)
 					f->len, (unsigned)geteuid(), (unsigned)getegid());
 	case V_WRITE:
 	case V_APPEND: {
-		size_t n = rlen + 1, room;
+		size_t n = rlen + 1;
 
+		/* Decided on open: the O_TRUNC of `write` applies only once allowed. */
 		if (!is_a && !p->caps)
 			return err_reply(EACCES);
 		if (c->verb == V_WRITE)
 			resize(f, 0);
-		room = FSIZE_LIMIT - f->len;
-		if (n > room)
-			n = room;
-		if (n == 0)
+		/* All or nothing: a write that would pass the limit writes no byte. */
+		if (f->len + n > MAX_SIZE)
 			return err_reply(EFBIG);
-		if (n <= rlen) {
-			append(f, c->rest, n);
-		} else {
-			append(f, c->rest, rlen);
-			append(f, "\n", 1);
-		}
+		append(f, c->rest, rlen);
+		append(f, "\n", 1);
 		return (size_t)snprintf(expect, sizeof(expect), "ok %zu\n", n);
 	}
 	case V_TRUNCATE:
-		if (c->size > FSIZE_LIMIT)
+		/* By name: write access is checked before the size. */
+		if (!is_a && !p->caps)
+			return err_reply(EACCES);
+		if (c->size > MAX_SIZE)
 			return err_reply(EFBIG);
 		resize(f, (size_t)c->size);
 		return (size_t)snprintf(expect, sizeof(expect), "ok\n");
@@ -445,8 +450,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *in = (const char *)data;
 	size_t nlines = 0;
 
-	/* libFuzzer installs its own SIGXFSZ handler after LLVMFuzzerInitialize: a file reaching
-	 * FSIZE_LIMIT must give EFBIG, which is what the model expects, not end the run. */
+	/* libFuzzer installs its own SIGXFSZ handler after LLVMFuzzerInitialize: should a file
+	 * ever reach FSIZE_LIMIT (past MAX_SIZE, which the model forbids), the write must fail
+	 * with EFBIG and the model report it, not end the run with a signal. */
 	if (!xfsz_ignored) {
 		signal(SIGXFSZ, SIG_IGN);
 		xfsz_ignored = 1;

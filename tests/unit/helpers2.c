@@ -166,7 +166,8 @@ void h2_fake_file(const char *procfs, const char *rel, const char *text)
 	th_write_file(path, text, strlen(text), 0644);
 }
 
-pid_t h2_child_in_new_netns(void)
+/* Fork a child that runs setup (returning whether it worked) and then waits until released. */
+static pid_t park_child(int (*setup)(void))
 {
 	int ready[2], release[2];
 	char c = 0;
@@ -180,7 +181,7 @@ pid_t h2_child_in_new_netns(void)
 	pid = fork();
 	cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
 	if (pid == 0) {
-		char ok = unshare(CLONE_NEWNET) == 0 ? 'y' : 'n';
+		char ok = setup() ? 'y' : 'n';
 
 		close(ready[0]);
 		close(release[1]);
@@ -202,6 +203,44 @@ pid_t h2_child_in_new_netns(void)
 		h2_release_child(pid);
 		return -1;
 	}
+	return pid;
+}
+
+static int unshare_net(void)
+{
+	return unshare(CLONE_NEWNET) == 0;
+}
+
+pid_t h2_child_in_new_netns(void)
+{
+	return park_child(unshare_net);
+}
+
+static int unshare_user(void)
+{
+	return unshare(CLONE_NEWUSER) == 0;
+}
+
+static int unshare_user_net(void)
+{
+	return unshare(CLONE_NEWUSER | CLONE_NEWNET) == 0;
+}
+
+pid_t h2_child_in_new_userns(int new_net)
+{
+	return park_child(new_net ? unshare_user_net : unshare_user);
+}
+
+static int drop_caps(void)
+{
+	return geteuid() != 0 || th_drop_to_nobody() == 0;
+}
+
+pid_t h2_child_without_caps(void)
+{
+	pid_t pid = park_child(drop_caps);
+
+	cr_assert_gt(pid, 0, "cannot start a child without capabilities");
 	return pid;
 }
 

@@ -49,7 +49,18 @@ void h2_fake_file(const char *procfs, const char *rel, const char *text);
  * pid; -1 (with the test skipped by the caller) when unsharing is impossible. */
 pid_t h2_child_in_new_netns(void);
 
-/* Let a child made by h2_child_in_new_netns exit and reap it. */
+/* A child parked in a user namespace of its own (no uid map written), and with new_net also
+ * in a network namespace that user namespace owns, as `unshare -Urn` makes them without any
+ * privilege, until h2_release_child (or h2_cleanup). Returns its pid; -1 (the caller skips the
+ * test) when unsharing is impossible here. */
+pid_t h2_child_in_new_userns(int new_net);
+
+/* A child parked in the test's own namespaces without any capability (dropped to uid/gid 65534
+ * when the test runs as root), until h2_release_child (or h2_cleanup): a caller pid whose real
+ * /proc/<pid>/status shows no CapEff and no CapPrm. */
+pid_t h2_child_without_caps(void);
+
+/* Let a child made by h2_child_in_new_netns or h2_child_without_caps exit and reap it. */
 void h2_release_child(pid_t pid);
 
 /* Undo everything above, then th_cleanup. */

@@ -1,7 +1,9 @@
-/* Permission checks the daemon makes itself (--access-check=daemon): rcfs_access_check,
- * rcfs_setattr_check, and rcfs_open/rcfs_setattr with check_access. Callers' credentials come
- * from a fake procfs: <pid>/status (Groups:, CapEff:) and <pid>/ns/user, whose link text must be
- * the daemon's own user namespace for capabilities to count. */
+/* Permission checks the daemon makes itself, in every mode: rcfs_access_check,
+ * rcfs_access_check_real (access(2): real uid, capabilities only for a real uid 0, then CapPrm),
+ * rcfs_setattr_check, and rcfs_open/rcfs_setattr/rcfs_access, which always check. Callers'
+ * credentials come from a fake procfs: <pid>/status (Uid:, Groups:, CapPrm:, CapEff:) and
+ * <pid>/ns/user, whose link text must be the daemon's own user namespace for capabilities to
+ * count. */
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -13,12 +15,14 @@
 
 #include "../../core/access.h"
 #include "../../core/fileops.h"
+#include "../../core/io.h"
 #include "helpers.h"
 #include "helpers2.h"
 
 TestSuite(access, .fini = h2_cleanup);
 TestSuite(setattr_check, .fini = h2_cleanup);
 TestSuite(access_open, .fini = h2_cleanup);
+TestSuite(access_real, .fini = h2_cleanup);
 
 /* Capability bits (linux/capability.h). */
 #define CAP(n) (1ull << (n))
@@ -34,21 +38,10 @@ static struct th_env env;
 
 static const char tmpl[] = "nameserver 192.0.2.1\n";
 
-static void setup(int check_access)
+static void setup(void)
 {
-	struct rcfs_config cfg = { 0 };
-
 	th_env_setup(&env, NULL, tmpl, sizeof(tmpl) - 1, 0644);
 	th_fake_ns(env.procfs, PID, "net:[1]");
-	if (check_access) {
-		rcfs_ctx_fini(&env.ctx);
-		cfg.procfs = env.procfs;
-		cfg.backing_dir = env.backing;
-		cfg.template_path = env.tmpl;
-		cfg.check_access = 1;
-		cr_assert_eq(rcfs_ctx_init(&env.ctx, &cfg, NULL), 0);
-		cr_assert_eq(env.ctx.check_access, 1);
-	}
 }
 
 /* <PID>/status as the kernel prints it (CapEff with 16 hex digits), groups a string such as
@@ -118,7 +111,7 @@ Test(access, owner_uses_only_the_owner_bits)
 {
 	struct rcfs_caller c = who(1000, 1000);
 
-	setup(0);
+	setup();
 	/* Group and other could do everything: the owner still gets only its own triad. */
 	DENY(c, file(1000, 1000, 0077), R_OK);
 	DENY(c, file(1000, 1000, 0077), W_OK);
@@ -138,7 +131,7 @@ Test(access, primary_group_uses_only_the_group_bits)
 {
 	struct rcfs_caller c = who(1000, 2000);
 
-	setup(0);
+	setup();
 	ALLOW(c, file(1, 2000, 0070), R_OK | W_OK | X_OK);
 	ALLOW(c, file(1, 2000, 0040), R_OK);
 	DENY(c, file(1, 2000, 0040), W_OK);
@@ -153,7 +146,7 @@ Test(access, supplementary_group_from_status)
 {
 	struct rcfs_caller c = who(1000, 1000);
 
-	setup(0);
+	setup();
 	userns(1);
 	status("10 2000 30", 0);
 	ALLOW(c, file(1, 2000, 0060), R_OK | W_OK);
@@ -187,7 +180,7 @@ Test(access, other_bits)
 {
 	struct rcfs_caller c = who(1000, 1000);
 
-	setup(0);
+	setup();
 	userns(1);
 	status("10 20", 0);
 	ALLOW(c, file(1, 2000, 0007), R_OK | W_OK | X_OK);
@@ -202,7 +195,7 @@ Test(access, root_with_cap_dac_override)
 {
 	struct rcfs_caller root = who(0, 0);
 
-	setup(0);
+	setup();
 	userns(1);
 	status("0", C_ALL);
 	ALLOW(root, file(1000, 1000, 0000), R_OK);
@@ -226,7 +219,7 @@ Test(access, uid0_without_capabilities_is_an_ordinary_user)
 {
 	struct rcfs_caller root = who(0, 0);
 
-	setup(0);
+	setup();
 	userns(1);
 	status("0", 0);
 	DENY(root, file(1000, 1000, 0000), R_OK);
@@ -245,7 +238,7 @@ Test(access, cap_dac_read_search_is_for_reading_only)
 {
 	struct rcfs_caller c = who(1000, 1000);
 
-	setup(0);
+	setup();
 	userns(1);
 	status("1000", C_DAC_READ_SEARCH);
 	ALLOW(c, file(1, 1, 0000), R_OK);
@@ -261,7 +254,7 @@ Test(access, capabilities_of_another_user_namespace_are_ignored)
 {
 	struct rcfs_caller root = who(0, 0);
 
-	setup(0);
+	setup();
 	status("0", C_ALL);
 	/* No ns/user link at all. */
 	DENY(root, file(1000, 1000, 0000), R_OK);
@@ -290,7 +283,7 @@ Test(access, unreadable_status_denies)
 	struct rcfs_caller c = who(1000, 1000), root = who(0, 0), gone = { .pid = 555, .uid = 1000, .gid = 1000 };
 	char path[PATH_MAX];
 
-	setup(0);
+	setup();
 	userns(1);
 	/* No status file. */
 	DENY(c, file(1, 2000, 0060), R_OK);
@@ -353,7 +346,7 @@ Test(access, status_unreadable_for_the_daemon_denies)
 
 	if (geteuid() != 0)
 		cr_skip_test("needs root to make a status file others cannot read");
-	setup(0);
+	setup();
 	userns(1);
 	status("2000", C_ALL);
 	cr_assert_eq(chmod(env.root, 0755), 0);
@@ -374,7 +367,7 @@ Test(access, rcfs_access_uses_the_callers_backing_file)
 	struct rcfs_caller c = who(1000, 1000);
 	char path[PATH_MAX];
 
-	setup(0);
+	setup();
 	th_backing_path(&env, "1.conf", path);
 	th_write_file(path, "x", 1, 0640);
 	cr_assert_eq(chown(path, 1000, 5), 0);
@@ -395,6 +388,188 @@ Test(access, rcfs_access_uses_the_callers_backing_file)
 	/* A caller that is gone. */
 	c.pid = 300;
 	cr_assert_eq(rcfs_access(&env.ctx, &c, F_OK), -ESRCH);
+	th_env_teardown(&env);
+}
+
+/* ----- rcfs_access_check_real: access(2) ------------------------------------------------------ */
+
+/* <PID>/status of a process whose real uid is ruid and whose effective, saved and fs uids are
+ * 0 (a set-uid-root program, for instance), with the given permitted and effective sets. */
+static void status_real(unsigned ruid, unsigned long long capprm, unsigned long long capeff)
+{
+	char text[1024], rel[64];
+
+	snprintf(text, sizeof(text),
+		 "Name:\tcaller\nUmask:\t0022\nState:\tS (sleeping)\nTgid:\t%d\nPid:\t%d\n"
+		 "Uid:\t%u\t0\t0\t0\nGid:\t%u\t%u\t%u\t%u\nFDSize:\t64\nGroups:\t%u\n"
+		 "CapInh:\t0000000000000000\nCapPrm:\t%016llx\nCapEff:\t%016llx\n"
+		 "CapBnd:\t000001ffffffffff\nCapAmb:\t0000000000000000\n",
+		 PID, PID, ruid, ruid, ruid, ruid, ruid, ruid, capprm, capeff);
+	snprintf(rel, sizeof(rel), "%d/status", PID);
+	h2_fake_file(env.procfs, rel, text);
+}
+
+static int check_real(struct rcfs_caller c, struct stat st, int mask)
+{
+	return rcfs_access_check_real(&env.ctx, &c, &st, mask);
+}
+
+#define ALLOW_REAL(c, st, mask) \
+	cr_expect_eq(check_real(c, st, mask), 0, "line %d: access(2) mask %d denied", __LINE__, mask)
+#define DENY_REAL(c, st, mask) \
+	cr_expect_eq(check_real(c, st, mask), -EACCES, "line %d: access(2) mask %d allowed", __LINE__, mask)
+
+/* access(2) asks with the real uid, and the kernel grants a non-root real uid no capability
+ * at all: a set-uid-root program run by nobody may open a root 0644 file for writing, but
+ * access(W_OK) must say no, whatever CapEff (and CapPrm) say. */
+Test(access_real, non_root_real_uid_gets_no_capability)
+{
+	struct rcfs_caller nobody = who(65534, 65534);
+
+	setup();
+	userns(1);
+	status_real(65534, C_ALL, C_ALL);
+	DENY_REAL(nobody, file(0, 0, 0644), W_OK);
+	DENY_REAL(nobody, file(0, 0, 0644), R_OK | W_OK);
+	DENY_REAL(nobody, file(0, 0, 0600), R_OK);
+	DENY_REAL(nobody, file(0, 0, 0000), R_OK);
+	DENY_REAL(nobody, file(0, 0, 0700), X_OK);
+	/* What the mode bits give stays. */
+	ALLOW_REAL(nobody, file(0, 0, 0644), R_OK);
+	ALLOW_REAL(nobody, file(0, 0, 0644), F_OK);
+	ALLOW_REAL(nobody, file(65534, 0, 0600), R_OK | W_OK);
+	/* The effective check (open) of the same caller does use CapEff. */
+	ALLOW(nobody, file(0, 0, 0644), W_OK);
+	ALLOW(nobody, file(0, 0, 0000), R_OK | W_OK);
+	th_env_teardown(&env);
+}
+
+/* A real root uses its permitted set (the kernel's access_override_creds), not the effective. */
+Test(access_real, real_root_uses_the_permitted_set)
+{
+	struct rcfs_caller root = who(0, 0);
+
+	setup();
+	userns(1);
+	status_real(0, C_DAC_OVERRIDE, 0);
+	ALLOW_REAL(root, file(1000, 1000, 0000), R_OK | W_OK);
+	ALLOW_REAL(root, file(1000, 1000, 0100), X_OK);
+	DENY_REAL(root, file(1000, 1000, 0000), X_OK);
+	DENY(root, file(1000, 1000, 0000), W_OK); /* open: no effective capability */
+	status_real(0, 0, C_ALL);
+	DENY_REAL(root, file(1000, 1000, 0000), W_OK);
+	DENY_REAL(root, file(1000, 1000, 0000), R_OK);
+	ALLOW(root, file(1000, 1000, 0000), W_OK);
+	status_real(0, C_DAC_READ_SEARCH, 0);
+	ALLOW_REAL(root, file(1000, 1000, 0000), R_OK);
+	DENY_REAL(root, file(1000, 1000, 0000), W_OK);
+	DENY_REAL(root, file(1000, 1000, 0000), R_OK | W_OK);
+	/* CAP_FOWNER or CAP_CHOWN are no DAC override. */
+	status_real(0, C_FOWNER | C_CHOWN, 0);
+	DENY_REAL(root, file(1000, 1000, 0000), R_OK);
+	th_env_teardown(&env);
+}
+
+/* faccessat(AT_EACCESS) asks with the effective uid, which then differs from the real uid: the
+ * effective set counts, as for an open. */
+Test(access_real, faccessat_eaccess_uses_the_effective_set)
+{
+	struct rcfs_caller euid0 = who(0, 0);
+
+	setup();
+	userns(1);
+	status_real(1000, 0, C_ALL);
+	ALLOW_REAL(euid0, file(1000, 1000, 0000), R_OK | W_OK);
+	status_real(1000, C_ALL, 0);
+	DENY_REAL(euid0, file(2000, 2000, 0000), W_OK);
+	th_env_teardown(&env);
+}
+
+Test(access_real, capabilities_of_another_user_namespace_are_ignored)
+{
+	struct rcfs_caller root = who(0, 0);
+
+	setup();
+	status_real(0, C_ALL, C_ALL);
+	userns(0);
+	DENY_REAL(root, file(1000, 1000, 0000), R_OK);
+	DENY_REAL(root, file(1000, 1000, 0000), W_OK);
+	userns(1);
+	ALLOW_REAL(root, file(1000, 1000, 0000), R_OK | W_OK);
+	th_env_teardown(&env);
+}
+
+/* The Uid line as the kernel prints it decides; an unreadable one leaves the real uid unknown,
+ * and then the answer is never more than the effective check's. */
+Test(access_real, uid_line_parsing)
+{
+	struct rcfs_caller root = who(0, 0), u5 = who(5, 5);
+	struct stat none = file(1000, 1000, 0000);
+
+	setup();
+	userns(1);
+	/* Leading zeros: still uid 0. */
+	h2_fake_file(env.procfs, "100/status", "Uid:\t000\t0\t0\t0\nCapPrm:\t0000000000000002\n"
+						"CapEff:\t0000000000000000\n");
+	ALLOW_REAL(root, none, W_OK);
+	/* Beyond 32 bits: no uid, so not uid 0. */
+	h2_fake_file(env.procfs, "100/status", "Uid:\t4294967296\t0\t0\t0\n"
+						"CapPrm:\t0000000000000002\nCapEff:\t0000000000000000\n");
+	DENY_REAL(root, none, W_OK);
+	cr_expect_eq(check_real(root, none, W_OK), check(root, none, W_OK));
+	/* Real uid 5 (effective 0), caller 5: no capability at all. */
+	h2_fake_file(env.procfs, "100/status", "CapEff:\t000001ffffffffff\nCapPrm:\t000001ffffffffff\n"
+						"Uid:\t5\t0\t0\t0\n");
+	DENY_REAL(u5, none, R_OK);
+	ALLOW(u5, none, R_OK | W_OK);
+	/* No Uid line, or one without a number: the effective check's answer. */
+	h2_fake_file(env.procfs, "100/status", "CapPrm:\t0000000000000000\nCapEff:\t0000000000000002\n");
+	cr_expect_eq(check_real(u5, none, W_OK), check(u5, none, W_OK));
+	h2_fake_file(env.procfs, "100/status", "Uid:\t\nCapPrm:\t0000000000000002\n"
+						"CapEff:\t0000000000000000\n");
+	cr_expect_eq(check_real(root, none, W_OK), check(root, none, W_OK));
+	DENY_REAL(root, none, W_OK);
+	/* No status at all: nothing. */
+	h2_fake_file(env.procfs, "100/status", "");
+	DENY_REAL(root, none, R_OK);
+	th_env_teardown(&env);
+}
+
+/* rcfs_access (access(2) on the mount) decides with the real uid on the caller's own file. */
+Test(access_real, rcfs_access_uses_the_real_uid)
+{
+	char path[PATH_MAX];
+	struct rcfs_caller c;
+	struct stat st;
+
+	setup();
+	userns(1);
+	th_backing_path(&env, "1.conf", path);
+	th_write_file(path, "x\n", 2, 0644);
+	cr_assert_eq(stat(path, &st), 0);
+	/* Whoever owns it (root, or the user running the tests): a caller of another uid. */
+	c = who(st.st_uid == 65534 ? 65533 : 65534, 65534);
+	status_real(c.uid, C_ALL, C_ALL);
+	cr_expect_eq(rcfs_access(&env.ctx, &c, W_OK), -EACCES);
+	cr_expect_eq(rcfs_access(&env.ctx, &c, R_OK), 0);
+	cr_expect_eq(rcfs_access(&env.ctx, &c, F_OK), 0);
+	/* Open decides with the effective set: allowed. */
+	{
+		int fd = rcfs_open(&env.ctx, &c, O_WRONLY);
+
+		cr_expect_geq(fd, 0, "rcfs_open: %s", strerror(-fd));
+		if (fd >= 0)
+			rcfs_close(fd);
+	}
+	/* A real root without write permission: only its permitted set helps. */
+	cr_assert_eq(chmod(path, 0444), 0);
+	c = who(0, 0);
+	if (st.st_uid == 0)
+		cr_assert_eq(chmod(path, 0044), 0); /* root owns it: its own bits must not allow */
+	status_real(0, C_DAC_OVERRIDE, 0);
+	cr_expect_eq(rcfs_access(&env.ctx, &c, W_OK), 0);
+	status_real(0, 0, C_ALL);
+	cr_expect_eq(rcfs_access(&env.ctx, &c, W_OK), -EACCES);
 	th_env_teardown(&env);
 }
 
@@ -419,7 +594,7 @@ Test(setattr_check, chmod_owner_or_cap_fowner)
 	struct rcfs_setattr sa = change(RCFS_SET_MODE);
 	struct stat st = file(1000, 1000, 0644);
 
-	setup(0);
+	setup();
 	userns(1);
 	status("", 0);
 	sa.mode = 0600;
@@ -449,7 +624,7 @@ Test(setattr_check, chown_uid_needs_cap_chown)
 	struct rcfs_setattr sa = change(RCFS_SET_UID);
 	struct stat st = file(1000, 1000, 0644);
 
-	setup(0);
+	setup();
 	userns(1);
 	status("", C_ALL & ~C_CHOWN);
 	sa.uid = 1001;
@@ -475,7 +650,7 @@ Test(setattr_check, chgrp_by_owner_to_its_own_groups)
 	struct rcfs_setattr sa = change(RCFS_SET_GID);
 	struct stat st = file(1000, 1000, 0644);
 
-	setup(0);
+	setup();
 	userns(1);
 	status("1000 3000 4000", 0);
 	/* To the owner's primary group (the caller's gid). */
@@ -525,7 +700,7 @@ Test(setattr_check, chown_to_current_owner_by_non_owner_is_eperm)
 	struct rcfs_setattr sa = change(RCFS_SET_UID);
 	struct stat st = file(1000, 1000, 0666);
 
-	setup(0);
+	setup();
 	userns(1);
 	status("1000", 0);
 	sa.uid = 1000;
@@ -540,7 +715,7 @@ Test(setattr_check, truncate_by_name_needs_write_access)
 {
 	struct rcfs_setattr sa = change(RCFS_SET_SIZE);
 
-	setup(0);
+	setup();
 	userns(1);
 	status("", 0);
 	sa.size = 0;
@@ -568,7 +743,7 @@ Test(setattr_check, utimes_explicit_vs_now)
 	struct rcfs_setattr one_now = change(RCFS_SET_ATIME);
 	struct rcfs_setattr m_only = change(RCFS_SET_MTIME);
 
-	setup(0);
+	setup();
 	userns(1);
 	status("", 0);
 	expl.atime = (struct timespec){ 1000, 1 };
@@ -604,12 +779,12 @@ Test(setattr_check, utimes_explicit_vs_now)
 
 Test(setattr_check, nothing_to_change_is_allowed)
 {
-	setup(0);
+	setup();
 	cr_expect_eq(sacheck(who(1001, 1001), 0, file(1000, 1000, 0000), change(0)), 0);
 	th_env_teardown(&env);
 }
 
-/* ----- rcfs_open / rcfs_setattr with check_access -------------------------------------------- */
+/* ----- rcfs_open / rcfs_setattr: the daemon always checks ----------------------------------- */
 
 static void put(const char *name, const char *text, mode_t mode, uid_t uid, gid_t gid)
 {
@@ -639,7 +814,7 @@ Test(access_open, denied_o_trunc_does_not_truncate)
 	struct rcfs_caller c = who(1000, 1000);
 	int fd;
 
-	setup(1);
+	setup();
 	userns(1);
 	status("1000", 0);
 	put("1.conf", "keep me\n", 0644, 0, 0);
@@ -667,7 +842,7 @@ Test(access_open, allowed_o_trunc_truncates)
 	struct rcfs_caller owner = who(1000, 1000), root = who(0, 0), grp = who(1001, 1001);
 	int fd;
 
-	setup(1);
+	setup();
 	userns(1);
 	status("2000", 0);
 	put("1.conf", "abc\n", 0640, 1000, 2000);
@@ -701,7 +876,7 @@ Test(access_open, missing_file_is_created_then_checked)
 	struct rcfs_caller c = who(1000, 1000);
 	int fd;
 
-	setup(1);
+	setup();
 	userns(1);
 	status("", 0);
 	/* The template's copy is root's 0644: readable, not writable for uid 1000. */
@@ -722,7 +897,7 @@ Test(access_open, setattr_checks_before_changing)
 	char path[PATH_MAX];
 	struct stat st;
 
-	setup(1);
+	setup();
 	userns(1);
 	status("", 0);
 	put("1.conf", "abc\n", 0644, 1000, 1000);

@@ -28,6 +28,7 @@
 
 #include "../../core/backing.h"
 #include "../../core/fileops.h"
+#include "../../core/io.h"
 #include "../../core/key.h"
 #include "helpers.h"
 

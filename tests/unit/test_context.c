@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -668,5 +669,135 @@ Test(context, namespace_ids)
 	cfg.key_kind = "uid"; /* ids only matter for namespace keys */
 	cr_assert_eq(rcfs_ctx_init(&ctx, &cfg, NULL), 0);
 	cr_assert_eq(ctx.nsid, 0);
+	rcfs_ctx_fini(&ctx);
+}
+
+/* ----- the size limit, the template's identity, the daemon's own namespaces ------------------- */
+
+Test(context, max_size_default_and_given)
+{
+	struct rcfs_config cfg;
+	struct rcfs_ctx ctx;
+
+	make_tree();
+	cfg = config();
+	cr_assert_eq(rcfs_ctx_init(&ctx, &cfg, NULL), 0);
+	cr_expect_eq(ctx.max_size, 1048576);
+	cr_expect_eq(RCFS_MAX_SIZE_DEFAULT, 1048576);
+	cr_expect_not_null(ctx.size_lock);
+	cr_expect_not_null(ctx.tview);
+	rcfs_ctx_fini(&ctx);
+	cr_expect_null(ctx.size_lock);
+	cr_expect_null(ctx.tview);
+	rcfs_ctx_fini(&ctx);
+	cfg.max_size = -5; /* not a size: the default */
+	cr_assert_eq(rcfs_ctx_init(&ctx, &cfg, NULL), 0);
+	cr_expect_eq(ctx.max_size, 1048576);
+	rcfs_ctx_fini(&ctx);
+	cfg.max_size = 21; /* exactly the template's size */
+	cr_assert_eq(rcfs_ctx_init(&ctx, &cfg, NULL), 0);
+	cr_expect_eq(ctx.max_size, 21);
+	rcfs_ctx_fini(&ctx);
+	cfg.max_size = 8LL << 30; /* beyond 32 bits */
+	cr_assert_eq(rcfs_ctx_init(&ctx, &cfg, NULL), 0);
+	cr_expect_eq(ctx.max_size, (off_t)(8LL << 30));
+	rcfs_ctx_fini(&ctx);
+}
+
+Test(context, template_larger_than_max_size_is_refused)
+{
+	struct rcfs_config cfg;
+	char *big;
+
+	make_tree();
+	cfg = config();
+	cfg.max_size = 20; /* the template has 21 bytes */
+	expect_init_error(&cfg, -EFBIG, "default file", tmpl);
+	/* Against the default limit: one byte over refused, exactly at it accepted. */
+	big = calloc(1, 1048577);
+	cr_assert_not_null(big);
+	memset(big, '#', 1048577);
+	th_write_file(tmpl, big, 1048577, 0644);
+	cfg = config();
+	expect_init_error(&cfg, -EFBIG, "default file", tmpl);
+	th_write_file(tmpl, big, 1048576, 0644);
+	free(big);
+	{
+		struct rcfs_ctx ctx;
+
+		cr_assert_eq(rcfs_ctx_init(&ctx, &cfg, NULL), 0);
+		rcfs_ctx_fini(&ctx);
+	}
+	/* Without a template, any limit is fine. */
+	cfg.template_path = NULL;
+	cfg.max_size = 1;
+	{
+		struct rcfs_ctx ctx;
+
+		cr_assert_eq(rcfs_ctx_init(&ctx, &cfg, NULL), 0);
+		cr_expect_eq(ctx.max_size, 1);
+		rcfs_ctx_fini(&ctx);
+	}
+}
+
+Test(context, template_identity_and_name_in_the_backing_directory)
+{
+	struct rcfs_config cfg;
+	struct rcfs_ctx ctx;
+	char inside[PATH_MAX];
+	struct stat st;
+
+	make_tree();
+	cfg = config();
+	cr_assert_eq(rcfs_ctx_init(&ctx, &cfg, NULL), 0);
+	cr_assert_eq(stat(tmpl, &st), 0);
+	cr_expect_eq(ctx.tmpl_dev, st.st_dev);
+	cr_expect_eq(ctx.tmpl_ino, st.st_ino);
+	cr_expect_str_eq(ctx.tmpl_base, "", "the template is not in the backing directory");
+	rcfs_ctx_fini(&ctx);
+
+	th_join(inside, backing, "template.conf");
+	th_write_file(inside, "nameserver 192.0.2.1\n", 21, 0644);
+	cfg.template_path = inside;
+	cr_assert_eq(rcfs_ctx_init(&ctx, &cfg, NULL), 0);
+	cr_expect_str_eq(ctx.tmpl_base, "template.conf");
+	cr_assert_eq(stat(inside, &st), 0);
+	cr_expect_eq(ctx.tmpl_ino, st.st_ino);
+	rcfs_ctx_fini(&ctx);
+
+	/* Without a template: no identity, no name. */
+	cfg.template_path = NULL;
+	cr_assert_eq(rcfs_ctx_init(&ctx, &cfg, NULL), 0);
+	cr_expect_eq(ctx.tmpl_ino, 0);
+	cr_expect_str_eq(ctx.tmpl_base, "");
+	rcfs_ctx_fini(&ctx);
+}
+
+Test(context, own_namespaces_and_procfs_kind)
+{
+	struct rcfs_config cfg;
+	struct rcfs_ctx ctx;
+	struct stat user, net, uts;
+
+	make_tree();
+	cr_assert_eq(stat("/proc/self/ns/user", &user), 0);
+	cr_assert_eq(stat("/proc/self/ns/net", &net), 0);
+	cr_assert_eq(stat("/proc/self/ns/uts", &uts), 0);
+	cfg = config();
+	cr_assert_eq(rcfs_ctx_init(&ctx, &cfg, NULL), 0);
+	cr_expect_eq(ctx.user_ns, (uint64_t)user.st_ino);
+	cr_expect_eq(ctx.own_key_ns, (uint64_t)net.st_ino);
+	cr_expect_eq(ctx.real_procfs, 0, "a plain directory is no procfs");
+	cr_expect_eq(ctx.mount_dev, 0, "not mounted yet");
+	rcfs_ctx_fini(&ctx);
+	cfg.procfs = NULL;
+	cfg.key_kind = "uts";
+	cr_assert_eq(rcfs_ctx_init(&ctx, &cfg, NULL), 0);
+	cr_expect_eq(ctx.real_procfs, 1);
+	cr_expect_eq(ctx.own_key_ns, (uint64_t)uts.st_ino);
+	rcfs_ctx_fini(&ctx);
+	cfg.key_kind = "uid";
+	cr_assert_eq(rcfs_ctx_init(&ctx, &cfg, NULL), 0);
+	cr_expect_eq(ctx.own_key_ns, 0, "uid keys are no namespace");
 	rcfs_ctx_fini(&ctx);
 }

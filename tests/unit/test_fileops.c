@@ -18,9 +18,11 @@
 
 #include "../../core/backing.h"
 #include "../../core/fileops.h"
+#include "../../core/io.h"
 #include "../../core/key.h"
 #include "../../core/nsid.h"
 #include "helpers.h"
+#include "helpers2.h"
 
 TestSuite(fileops, .fini = th_cleanup);
 
@@ -41,6 +43,24 @@ static void setup(void)
 	th_env_setup(&env, NULL, tmpl, sizeof(tmpl) - 1, 0644);
 	th_fake_ns(env.procfs, 10, "net:[1]");
 	th_fake_ns(env.procfs, 20, "net:[2]");
+}
+
+/* As setup, with another --max-size. */
+static void setup_max(long long max_size)
+{
+	struct rcfs_config cfg = { 0 };
+	struct rcfs_init_error err = { 0 };
+	int ret;
+
+	setup();
+	rcfs_ctx_fini(&env.ctx);
+	cfg.procfs = env.procfs;
+	cfg.backing_dir = env.backing;
+	cfg.template_path = env.tmpl;
+	cfg.max_size = max_size;
+	ret = rcfs_ctx_init(&env.ctx, &cfg, &err);
+	cr_assert_eq(ret, 0, "rcfs_ctx_init: %s: %s", err.what, strerror(-ret));
+	cr_assert_eq(env.ctx.max_size, (off_t)max_size);
 }
 
 static void put(const char *name, const void *data, size_t len, mode_t mode)
@@ -65,6 +85,14 @@ static void assert_backing(const char *name, const void *want, size_t len)
 	free(got); /* before asserting: a failed assertion leaves the test at once */
 	cr_assert_eq(got_len, len, "%s has %zu bytes, want %zu", name, got_len, len);
 	cr_assert(same, "%s has other content", name);
+}
+
+/* rcfs_write as the frontends call it: append when the handle was opened with O_APPEND. */
+static ssize_t wr(int fd, const void *buf, size_t size, off_t off)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	return rcfs_write(&env.ctx, fd, buf, size, off, fl >= 0 && (fl & O_APPEND));
 }
 
 static int open_as(pid_t pid, int flags)
@@ -117,8 +145,8 @@ Test(fileops, two_namespaces_two_files)
 	setup();
 	fa = open_as(10, O_WRONLY | O_TRUNC);
 	fb = open_as(20, O_WRONLY | O_TRUNC);
-	cr_assert_eq(rcfs_pwrite(fa, a, sizeof(a) - 1, 0), (ssize_t)sizeof(a) - 1);
-	cr_assert_eq(rcfs_pwrite(fb, b, sizeof(b) - 1, 0), (ssize_t)sizeof(b) - 1);
+	cr_assert_eq(wr(fa, a, sizeof(a) - 1, 0), (ssize_t)sizeof(a) - 1);
+	cr_assert_eq(wr(fb, b, sizeof(b) - 1, 0), (ssize_t)sizeof(b) - 1);
 	cr_assert_eq(rcfs_close(fa), 0);
 	cr_assert_eq(rcfs_close(fb), 0);
 
@@ -151,7 +179,7 @@ Test(fileops, two_pids_one_namespace_share_a_file)
 	setup();
 	th_fake_ns(env.procfs, 11, "net:[1]");
 	fd = open_as(10, O_WRONLY | O_TRUNC);
-	cr_assert_eq(rcfs_pwrite(fd, text, sizeof(text) - 1, 0), (ssize_t)sizeof(text) - 1);
+	cr_assert_eq(wr(fd, text, sizeof(text) - 1, 0), (ssize_t)sizeof(text) - 1);
 	rcfs_close(fd);
 	fd = open_as(11, O_RDONLY);
 	got = th_read_fd(fd, &len);
@@ -207,9 +235,9 @@ Test(fileops, append_goes_to_the_end_of_the_callers_own_file)
 	put("1.conf", big, sizeof(big), 0644);
 	put("2.conf", "0123456789", 10, 0644);
 	fd = open_as(20, O_WRONLY | O_APPEND);
-	cr_assert_eq(rcfs_pwrite(fd, "xyz", 3, 100), 3);
-	cr_assert_eq(rcfs_pwrite(fd, "uvw", 3, 0), 3);
-	cr_assert_eq(rcfs_pwrite(fd, "rst", 3, 5), 3);
+	cr_assert_eq(wr(fd, "xyz", 3, 100), 3);
+	cr_assert_eq(wr(fd, "uvw", 3, 0), 3);
+	cr_assert_eq(wr(fd, "rst", 3, 5), 3);
 	rcfs_close(fd);
 	assert_backing("2.conf", "0123456789xyzuvwrst", 19);
 	assert_backing("1.conf", big, sizeof(big));
@@ -224,7 +252,7 @@ Test(fileops, append_with_rdwr)
 	setup();
 	put("1.conf", "abc", 3, 0644);
 	fd = open_as(10, O_RDWR | O_APPEND);
-	cr_assert_eq(rcfs_pwrite(fd, "def", 3, 0), 3);
+	cr_assert_eq(wr(fd, "def", 3, 0), 3);
 	cr_assert_eq(rcfs_pread(fd, buf, sizeof(buf), 0), 6);
 	cr_assert_arr_eq(buf, "abcdef", 6);
 	rcfs_close(fd);
@@ -238,9 +266,9 @@ Test(fileops, pwrite_without_append_honours_offset)
 	setup();
 	put("1.conf", "0123456789", 10, 0644);
 	fd = open_as(10, O_WRONLY);
-	cr_assert_eq(rcfs_pwrite(fd, "ab", 2, 3), 2);
-	cr_assert_eq(rcfs_pwrite(fd, "Z", 1, 12), 1); /* leaves a hole of zeros */
-	cr_assert_eq(rcfs_pwrite(fd, "", 0, 0), 0);
+	cr_assert_eq(wr(fd, "ab", 2, 3), 2);
+	cr_assert_eq(wr(fd, "Z", 1, 12), 1); /* leaves a hole of zeros */
+	cr_assert_eq(wr(fd, "", 0, 0), 0);
 	rcfs_close(fd);
 	assert_backing("1.conf", "012ab56789\0\0Z", 13);
 	th_env_teardown(&env);
@@ -255,9 +283,10 @@ Test(fileops, large_pwrite_and_pread)
 	cr_assert_not_null(data);
 	cr_assert_not_null(back);
 	th_pattern(data, size, 99);
-	setup();
+	/* Beyond the default 1 MiB limit: raised, as --max-size would. */
+	setup_max(4 * 1024 * 1024);
 	fd = open_as(10, O_RDWR | O_TRUNC);
-	cr_assert_eq(rcfs_pwrite(fd, data, size, 0), (ssize_t)size);
+	cr_assert_eq(wr(fd, data, size, 0), (ssize_t)size);
 	cr_assert_eq(rcfs_pread(fd, back, size, 0), (ssize_t)size);
 	cr_assert_arr_eq(back, data, size);
 	rcfs_close(fd);
@@ -328,7 +357,7 @@ Test(fileops, truncate_by_name_creates_missing_file_first)
 	th_env_teardown(&env);
 }
 
-Test(fileops, ftruncate_by_fd)
+Test(fileops, resize_by_fd)
 {
 	struct stat st;
 	int fd, ro;
@@ -336,18 +365,23 @@ Test(fileops, ftruncate_by_fd)
 	setup();
 	put("1.conf", "0123456789", 10, 0644);
 	fd = open_as(10, O_RDWR);
-	cr_assert_eq(rcfs_ftruncate(fd, 3), 0);
+	cr_assert_eq(rcfs_resize(&env.ctx, fd, 1, 3), 0);
 	cr_assert_eq(rcfs_fstat(fd, &st), 0);
 	cr_assert_eq(st.st_size, 3);
-	cr_assert_eq(rcfs_ftruncate(fd, 5), 0);
-	cr_assert_eq(rcfs_ftruncate(fd, -1), -EINVAL);
+	cr_assert_eq(rcfs_resize(&env.ctx, fd, 1, 5), 0);
+	cr_assert_eq(rcfs_resize(&env.ctx, fd, 1, -1), -EINVAL);
 	rcfs_close(fd);
 	assert_backing("1.conf", "012\0\0", 5);
-	/* ftruncate needs an fd open for writing. */
+	/* A handle said to be writable must be: ftruncate of a read-only fd is EINVAL. */
 	ro = open_as(10, O_RDONLY);
-	cr_assert_eq(rcfs_ftruncate(ro, 0), -EINVAL);
-	rcfs_close(ro);
+	cr_assert_eq(rcfs_resize(&env.ctx, ro, 1, 0), -EINVAL);
 	assert_backing("1.conf", "012\0\0", 5);
+	/* Not writable (truncate by name, decided on a read-only open): the same inode is
+	 * reopened for writing. */
+	cr_assert_eq(rcfs_resize(&env.ctx, ro, 0, 2), 0);
+	cr_assert_eq(rcfs_resize(&env.ctx, ro, 0, -1), -EINVAL);
+	rcfs_close(ro);
+	assert_backing("1.conf", "01", 2);
 	th_env_teardown(&env);
 }
 
@@ -357,7 +391,7 @@ Test(fileops, fsync_both_modes)
 
 	setup();
 	fd = open_as(10, O_RDWR);
-	cr_assert_eq(rcfs_pwrite(fd, "x", 1, 0), 1);
+	cr_assert_eq(wr(fd, "x", 1, 0), 1);
 	cr_assert_eq(rcfs_fsync(fd, 0), 0);
 	cr_assert_eq(rcfs_fsync(fd, 1), 0);
 	rcfs_close(fd);
@@ -380,7 +414,7 @@ Test(fileops, fstat_and_stat_report_the_backing_file_faithfully)
 	put("1.conf", "0123456789", 10, 0640);
 	th_backing_path(&env, "1.conf", path);
 	fd = open_as(10, O_RDWR);
-	cr_assert_eq(rcfs_pwrite(fd, "more", 4, 10), 4);
+	cr_assert_eq(wr(fd, "more", 4, 10), 4);
 	cr_assert_eq(rcfs_fstat(fd, &viafd), 0);
 	cr_assert_eq(rcfs_stat(&env.ctx, &c, &viastat), 0);
 	cr_assert_eq(stat(path, &direct), 0);
@@ -459,7 +493,7 @@ Test(fileops, read_only_fd_cannot_write)
 	setup();
 	put("1.conf", "keep", 4, 0644);
 	fd = open_as(10, O_RDONLY);
-	cr_assert_eq(rcfs_pwrite(fd, "x", 1, 0), -EBADF);
+	cr_assert_eq(wr(fd, "x", 1, 0), -EBADF);
 	rcfs_close(fd);
 	fd = open_as(10, O_WRONLY);
 	{
@@ -574,11 +608,11 @@ Test(fileops, bad_fds_are_ebadf)
 	fd = open_as(10, O_RDWR);
 	cr_assert_eq(rcfs_close(fd), 0);
 	cr_assert_eq(rcfs_pread(fd, buf, sizeof(buf), 0), -EBADF);
-	cr_assert_eq(rcfs_pwrite(fd, buf, sizeof(buf), 0), -EBADF);
+	cr_assert_eq(wr(fd, buf, sizeof(buf), 0), -EBADF);
 	cr_assert_eq(rcfs_fsync(fd, 0), -EBADF);
 	cr_assert_eq(rcfs_fsync(fd, 1), -EBADF);
 	cr_assert_eq(rcfs_fstat(fd, &st), -EBADF);
-	cr_assert_eq(rcfs_ftruncate(fd, 0), -EBADF);
+	cr_assert_eq(rcfs_resize(&env.ctx, fd, 1, 0), -EBADF);
 	cr_assert_eq(rcfs_close(fd), -EBADF);
 	cr_assert_eq(rcfs_fsync(-1, 0), -EBADF);
 	cr_assert_eq(rcfs_pread(-1, buf, 1, 0), -EBADF);
@@ -592,15 +626,18 @@ Test(fileops, not_a_regular_file_errors)
 	char buf[4] = "abc";
 
 	/* pread/pwrite on a pipe: ESPIPE passes through. */
+	setup();
 	cr_assert_eq(pipe(fds), 0);
 	cr_assert_eq(rcfs_pread(fds[0], buf, 1, 0), -ESPIPE);
-	cr_assert_eq(rcfs_pwrite(fds[1], "x", 1, 0), -ESPIPE);
+	cr_assert_eq(wr(fds[1], "x", 1, 0), -ESPIPE);
 	close(fds[0]);
 	close(fds[1]);
+	th_env_teardown(&env);
 }
 
-/* Permission checks are the kernel's: as an ordinary user (dropping to nobody if root) a file
- * mode 0444 cannot be opened for writing or truncated, only read. */
+/* Permission checks are the daemon's, made on the caller's own file: a caller without
+ * capabilities (the child drops to nobody if root) cannot open a mode 0444 file for writing or
+ * truncate it, only read it. The daemon here is that child too, so the kernel would agree. */
 static int write_readonly_file(void *unused)
 {
 	struct rcfs_caller c = caller(10);
@@ -645,6 +682,42 @@ static struct rcfs_setattr no_change(void)
 
 	memset(&sa, 0, sizeof(sa));
 	return sa;
+}
+
+/* No mode without the daemon's checks: a caller without capabilities (fake procfs: no status)
+ * of another uid than the file's owner gets EACCES for writing, truncating and chmod, although
+ * the daemon (root in the privileged run) could open and change the file itself. */
+Test(fileops, the_daemon_decides_for_the_caller)
+{
+	struct rcfs_caller c = caller(10);
+	struct rcfs_setattr sa = no_change();
+	char path[PATH_MAX];
+	struct stat st;
+	int fd;
+
+	setup();
+	put("1.conf", "keep\n", 5, 0644);
+	th_backing_path(&env, "1.conf", path);
+	cr_assert_eq(stat(path, &st), 0);
+	c.uid = st.st_uid == 65534 ? 65533 : 65534;
+	c.gid = c.uid;
+	cr_expect_eq(rcfs_open(&env.ctx, &c, O_WRONLY), -EACCES);
+	cr_expect_eq(rcfs_open(&env.ctx, &c, O_RDWR | O_APPEND), -EACCES);
+	cr_expect_eq(rcfs_open(&env.ctx, &c, O_RDONLY | O_TRUNC), -EACCES);
+	cr_expect_eq(rcfs_truncate(&env.ctx, &c, 0), -EACCES);
+	cr_expect_eq(rcfs_access(&env.ctx, &c, W_OK), -EACCES);
+	sa.valid = RCFS_SET_MODE;
+	sa.mode = 0666;
+	cr_expect_eq(rcfs_setattr(&env.ctx, &c, -1, &sa, &st), -EPERM);
+	assert_backing("1.conf", "keep\n", 5);
+	cr_assert_eq(stat(path, &st), 0);
+	cr_expect_eq(st.st_mode & 07777, 0644);
+	/* Reading is what "other" may do. */
+	fd = rcfs_open(&env.ctx, &c, O_RDONLY);
+	cr_assert_geq(fd, 0, "rcfs_open: %s", strerror(-fd));
+	rcfs_close(fd);
+	cr_expect_eq(rcfs_access(&env.ctx, &c, R_OK), 0);
+	th_env_teardown(&env);
 }
 
 Test(fileops, setattr_by_fd)
@@ -703,9 +776,21 @@ Test(fileops, setattr_by_name)
 	cr_assert_eq(st.st_mtim.tv_sec, 1300000000);
 	cr_assert_eq(st.st_mtim.tv_nsec, 5);
 
+	/* Giving the file away needs CAP_CHOWN, which the daemon reads from the caller's status
+	 * (and counts only in its own user namespace); without it, EPERM and nothing changes. */
 	sa.valid = RCFS_SET_UID | RCFS_SET_GID;
 	sa.uid = geteuid() == 0 ? 65534 : geteuid();
 	sa.gid = geteuid() == 0 ? 65534 : getegid();
+	if (geteuid() == 0) {
+		char own[64];
+
+		cr_assert_eq(rcfs_setattr(&env.ctx, &c, -1, &sa, &st), -EPERM);
+		cr_assert_eq(rcfs_stat(&env.ctx, &c, &st), 0);
+		cr_assert_eq(st.st_uid, 0);
+		h2_own_link("user", own);
+		h2_fake_link(env.procfs, "20/ns/user", own);
+		h2_fake_file(env.procfs, "20/status", "Uid:\t0\t0\t0\t0\nCapEff:\t0000000000000001\n");
+	}
 	cr_assert_eq(rcfs_setattr(&env.ctx, &c, -1, &sa, &st), 0);
 	cr_assert_eq(st.st_uid, sa.uid);
 	cr_assert_eq(st.st_gid, sa.gid);
@@ -768,7 +853,7 @@ Test(fileops, setattr_errors)
 	th_env_teardown(&env);
 }
 
-/* ----- permission checks by the daemon (check_access) ---------------------------------------- */
+/* ----- permission checks by the daemon, on the real /proc ------------------------------------ */
 
 /* A caller process without capabilities: forked, dropped to nobody when we are root, and kept
  * waiting until the test closes its pipe (or exits). */
@@ -814,7 +899,8 @@ static void stop_caller(struct caller_proc *p)
 	waitpid(p->pid, NULL, 0);
 }
 
-/* A context on the real /proc (the caller's credentials are read there) with check_access. */
+/* A context on the real /proc (the caller's credentials are read there); the daemon checks
+ * every open itself, there is no mode without its checks any more. */
 static void setup_checked(char *name)
 {
 	struct rcfs_config cfg = { 0 };
@@ -826,13 +912,12 @@ static void setup_checked(char *name)
 	cfg.procfs = "/proc";
 	cfg.backing_dir = env.backing;
 	cfg.template_path = env.tmpl;
-	cfg.check_access = 1;
 	cr_assert_eq(rcfs_ctx_init(&env.ctx, &cfg, NULL), 0);
 	cr_assert_eq(rcfs_key_resolve(&env.ctx, &self, &key), 0);
 	cr_assert_eq(rcfs_backing_name(&env.ctx, key, name, RCFS_NAME_SIZE), 0);
 }
 
-Test(fileops, check_access_uses_the_callers_credentials)
+Test(fileops, daemon_check_uses_the_callers_credentials)
 {
 	struct caller_proc p;
 	struct rcfs_caller c;
@@ -873,7 +958,7 @@ Test(fileops, check_access_uses_the_callers_credentials)
 	th_env_teardown(&env);
 }
 
-Test(fileops, check_access_not_owner)
+Test(fileops, daemon_check_not_owner)
 {
 	struct caller_proc p;
 	struct rcfs_caller c;

@@ -142,10 +142,11 @@ Test(nsid, differs_for_a_child_in_a_new_netns)
 	char link[64];
 	pid_t pid;
 
-	init("/proc", NULL);
+	/* Before init, which makes a temporary directory: a skipped test runs no .fini. */
 	pid = h2_child_in_new_netns();
 	if (pid < 0)
 		cr_skip_test("cannot create a network namespace here");
+	init("/proc", NULL);
 	cr_assert_eq(rcfs_nsid_of(&ctx, &c, &mine), 0);
 	c.pid = pid;
 	cr_assert_eq(rcfs_nsid_of(&ctx, &c, &child), 0);

@@ -16,6 +16,7 @@
 
 #include "../../core/backing.h"
 #include "../../core/fileops.h"
+#include "../../core/io.h"
 #include "../../core/nsid.h"
 #include "../../core/target.h"
 #include "helpers.h"
@@ -126,6 +127,15 @@ static void put(const char *dir, const char *name, const char *text)
 
 	th_join(path, dir, name);
 	th_write_file(path, text, strlen(text), 0644);
+}
+
+static void expect_content(const char *path, const char *want)
+{
+	size_t len;
+	char *got = th_read_file(path, &len);
+
+	cr_expect_str_eq(got, want, "%s", path);
+	free(got);
 }
 
 /* ----- target ---------------------------------------------------------------------------------- */
@@ -449,20 +459,198 @@ Test(target, etc_netns_layout)
 	rcfs_ctx_fini(&ctx);
 }
 
+/* An /etc/netns file that leads onto our own mount (here procfs stands in for it) is never
+ * stated or served: -ELOOP, not the rules below it. */
+Test(target, etc_netns_file_onto_our_mount_is_eloop)
+{
+	struct rcfs_config cfg;
+	struct rcfs_caller c = caller(10);
+	struct rcfs_target t;
+	char blue_dir[PATH_MAX], path[PATH_MAX];
+	struct stat st, proc;
+
+	named_setup();
+	cr_assert_eq(mkdir(etc_dir, 0755), 0);
+	th_join(blue_dir, etc_dir, "blue");
+	cr_assert_eq(mkdir(blue_dir, 0755), 0);
+	th_join(path, blue_dir, "resolv.conf");
+	cr_assert_eq(symlink("/proc/self/status", path), 0);
+	cr_assert_eq(stat("/proc/self/status", &proc), 0);
+	cfg = base_config();
+	cfg.names_dir = names_dir;
+	cfg.etc_netns_dir = etc_dir;
+	cfg.mount_basename = "resolv.conf";
+	init(&cfg);
+	/* Not mounted yet: an ordinary /etc/netns file. */
+	t = resolve(10);
+	cr_expect_eq(t.dirfd, ctx.etc_fd);
+	ctx.mount_dev = proc.st_dev;
+	cr_expect_eq(rcfs_target_resolve(&ctx, &c, &t), -ELOOP);
+	cr_expect_eq(rcfs_stat(&ctx, &c, &st), -ELOOP);
+	cr_expect_eq(rcfs_open(&ctx, &c, O_RDONLY), -ELOOP);
+	/* Others are served as ever. */
+	expect_backing_target(20, "1.conf", 1);
+	cr_expect_eq(th_count_entries(backing, NULL), 0);
+	rcfs_ctx_fini(&ctx);
+}
+
+/* A namespace named like the template's own file in the backing directory (the shipped unit's
+ * template.conf, and `ip netns add template`): NAME.<ext> would be the template itself, so the
+ * namespace is served its id-named file, and the template is never anyone's file. */
+static void template_in_backing(const char *base, const char *ext, const char *ns_name,
+				char *id_name)
+{
+	struct rcfs_config cfg;
+	char path[PATH_MAX], link[64];
+	uint64_t ino;
+
+	h2_private_mounts();
+	make_tree();
+	cr_assert_eq(mkdir(names_dir, 0755), 0);
+	th_join(tmpl_path, backing, base);
+	th_write_file(tmpl_path, tmpl, sizeof(tmpl) - 1, 0644);
+	th_join(path, names_dir, ns_name);
+	ino = h2_new_netns(path);
+	snprintf(link, sizeof(link), "net:[%" PRIu64 "]", ino);
+	th_fake_ns(procfs, 10, link);
+	cfg = base_config();
+	cfg.names_dir = names_dir;
+	cfg.extension = ext;
+	init(&cfg);
+	cr_expect_str_eq(ctx.tmpl_base, base);
+	snprintf(id_name, RCFS_NAME_SIZE, "%" PRIu64 "%s%s", ino, ext[0] ? "." : "", ext);
+}
+
+static void expect_template_intact(void)
+{
+	expect_content(tmpl_path, tmpl);
+}
+
+Test(target, namespace_named_like_the_template_is_served_by_id)
+{
+	char id_name[RCFS_NAME_SIZE];
+
+	template_in_backing("template.conf", "conf", "template", id_name);
+	expect_backing_target(10, id_name, 1);
+	/* Missing: made from the template under the id. */
+	expect_open_reads(10, tmpl);
+	{
+		char path[PATH_MAX];
+
+		in_backing(path, id_name);
+		cr_expect(h2_exists(path));
+		th_write_file(path, "the id file\n", 12, 0644);
+	}
+	expect_open_reads(10, "the id file\n");
+	expect_template_intact();
+	rcfs_ctx_fini(&ctx);
+}
+
+Test(target, names_whose_file_is_the_template_without_extension)
+{
+	char id_name[RCFS_NAME_SIZE];
+
+	template_in_backing("template", "", "template", id_name);
+	expect_backing_target(10, id_name, 1);
+	{
+		struct rcfs_caller c = caller(10);
+		int fd = rcfs_open(&ctx, &c, O_WRONLY | O_TRUNC);
+
+		cr_assert_geq(fd, 0, "rcfs_open: %s", strerror(-fd));
+		rcfs_close(fd);
+	}
+	expect_template_intact();
+	rcfs_ctx_fini(&ctx);
+}
+
+Test(target, other_names_beside_the_template_are_served_by_name)
+{
+	char id_name[RCFS_NAME_SIZE];
+
+	/* "resolv" + ".conf" is not the template's "template.conf". */
+	template_in_backing("template.conf", "conf", "resolv", id_name);
+	expect_backing_target(10, "resolv.conf", 0);
+	expect_open_reads(10, tmpl);
+	expect_template_intact();
+	rcfs_ctx_fini(&ctx);
+}
+
+Test(target, template_outside_the_backing_directory_takes_no_name)
+{
+	struct rcfs_config cfg;
+	char path[PATH_MAX], link[64];
+	uint64_t ino;
+
+	h2_private_mounts();
+	make_tree();
+	cr_assert_eq(mkdir(names_dir, 0755), 0);
+	/* The template is <root>/template.conf, the backing directory <root>/backing. */
+	th_join(tmpl_path, root, "template.conf");
+	th_write_file(tmpl_path, tmpl, sizeof(tmpl) - 1, 0644);
+	th_join(path, names_dir, "template");
+	ino = h2_new_netns(path);
+	snprintf(link, sizeof(link), "net:[%" PRIu64 "]", ino);
+	th_fake_ns(procfs, 10, link);
+	cfg = base_config();
+	cfg.names_dir = names_dir;
+	init(&cfg);
+	cr_expect_str_eq(ctx.tmpl_base, "");
+	expect_backing_target(10, "template.conf", 0);
+	rcfs_ctx_fini(&ctx);
+}
+
+/* A backing file that is the template's inode (a symlink or hard link to it) is never served,
+ * never truncated: EPERM. */
+Test(target, the_templates_inode_is_never_served)
+{
+	struct rcfs_config cfg;
+	struct rcfs_caller c1 = caller(10), c2 = caller(20), c3 = caller(30);
+	char path[PATH_MAX];
+	struct stat st;
+	int fd;
+
+	make_tree();
+	th_fake_ns(procfs, 10, "net:[1]");
+	th_fake_ns(procfs, 20, "net:[2]");
+	th_fake_ns(procfs, 30, "net:[3]");
+	in_backing(path, "1.conf");
+	cr_assert_eq(symlink(tmpl_path, path), 0);
+	in_backing(path, "2.conf");
+	cr_assert_eq(link(tmpl_path, path), 0);
+	cfg = base_config();
+	init(&cfg);
+	for (int i = 0; i < 2; i++) {
+		struct rcfs_caller *c = i ? &c2 : &c1;
+
+		cr_expect_eq(rcfs_stat(&ctx, c, &st), -EPERM, "pid %d", (int)c->pid);
+		cr_expect_eq(rcfs_open(&ctx, c, O_RDONLY), -EPERM, "pid %d", (int)c->pid);
+		cr_expect_eq(rcfs_open(&ctx, c, O_WRONLY | O_TRUNC), -EPERM, "pid %d", (int)c->pid);
+		cr_expect_eq(rcfs_open(&ctx, c, O_WRONLY | O_APPEND), -EPERM, "pid %d", (int)c->pid);
+		cr_expect_eq(rcfs_truncate(&ctx, c, 0), -EPERM, "pid %d", (int)c->pid);
+		cr_expect_eq(rcfs_access(&ctx, c, F_OK), -EPERM, "pid %d", (int)c->pid);
+	}
+	expect_content(tmpl_path, tmpl);
+	/* A copy of it is another inode, served as usual. */
+	fd = rcfs_open(&ctx, &c3, O_WRONLY | O_TRUNC);
+	cr_assert_geq(fd, 0, "rcfs_open: %s", strerror(-fd));
+	rcfs_close(fd);
+	expect_content(tmpl_path, tmpl);
+	rcfs_ctx_fini(&ctx);
+}
+
 /* ----- recycled ids through rcfs_open ---------------------------------------------------------- */
 
 static uint64_t self_ino, self_id;
 static char self_name[RCFS_NAME_SIZE], self_path[PATH_MAX];
 
 /* Real /proc, the caller is this process. */
-static void real_setup(int check_access, int no_nsid, const char *ext)
+static void real_setup(int no_nsid, const char *ext)
 {
 	struct rcfs_config cfg;
 
 	make_tree();
 	cfg = base_config();
 	cfg.procfs = NULL;
-	cfg.check_access = check_access;
 	cfg.no_nsid = no_nsid;
 	cfg.extension = ext;
 	init(&cfg);
@@ -500,15 +688,6 @@ static void set_recorded(const char *path, uint64_t id)
 	h2_set_xattr(path, RCFS_NSID_XATTR, raw, strlen(raw));
 }
 
-static void expect_content(const char *path, const char *want)
-{
-	size_t len;
-	char *got = th_read_file(path, &len);
-
-	cr_expect_str_eq(got, want, "%s", path);
-	free(got);
-}
-
 /* Our file, made by rcfs_open, then given old content and a foreign recorded id. */
 static uint64_t make_recycled(const char *old)
 {
@@ -535,7 +714,7 @@ Test(recycle, created_files_record_the_unique_id)
 	struct rcfs_caller c = caller(getpid());
 	struct stat st;
 
-	real_setup(0, 0, NULL);
+	real_setup(0, NULL);
 	close(open_self(O_RDONLY));
 	expect_content(self_path, tmpl);
 	cr_expect_eq(recorded(self_path), self_id);
@@ -553,7 +732,7 @@ Test(recycle, matching_record_is_served_as_is)
 	int fd;
 	char *got;
 
-	real_setup(0, 0, NULL);
+	real_setup(0, NULL);
 	close(open_self(O_RDONLY));
 	th_write_file(self_path, "edited\n", 7, 0644);
 	fd = open_self(O_RDONLY);
@@ -572,7 +751,7 @@ static void check_moved_aside(int flags, const char *want_served)
 	uint64_t foreign;
 	int fd;
 
-	real_setup(0, 0, NULL);
+	real_setup(0, NULL);
 	foreign = make_recycled("old namespace's file\n");
 	fd = open_self(flags);
 	if ((flags & O_ACCMODE) != O_WRONLY) {
@@ -620,10 +799,10 @@ Test(recycle, moved_aside_on_append)
 	uint64_t foreign;
 	int fd;
 
-	real_setup(0, 0, NULL);
+	real_setup(0, NULL);
 	foreign = make_recycled("old\n");
 	fd = open_self(O_WRONLY | O_APPEND);
-	cr_assert_eq(rcfs_pwrite(fd, "appended\n", 9, 0), 9);
+	cr_assert_eq(rcfs_write(&ctx, fd, "appended\n", 9, 0, 1), 9);
 	close(fd);
 	snprintf(want, sizeof(want), "%sappended\n", tmpl);
 	expect_content(self_path, want);
@@ -639,14 +818,28 @@ Test(recycle, moved_aside_with_content_on_o_rdonly_trunc)
 	check_moved_aside(O_RDONLY | O_TRUNC, "");
 }
 
-Test(recycle, moved_aside_with_check_access)
+/* The daemon always checks the open, and on the file it serves: the fresh copy (from a 0666
+ * template), not the old file it moved aside, which this caller (another uid, no capabilities)
+ * may not write. */
+Test(recycle, moved_aside_then_checked_on_the_fresh_copy)
 {
+	struct rcfs_caller c = { .pid = 0, .uid = 12345, .gid = 12345 };
 	char aside[PATH_MAX];
 	uint64_t foreign;
+	int fd;
 
-	real_setup(1, 0, NULL);
+	real_setup(0, NULL);
+	cr_assert_eq(chmod(tmpl_path, 0666), 0);
+	c.pid = h2_child_without_caps();
+	/* Control: the same file, still ours, is checked and denied. */
+	close(open_self(O_RDONLY));
+	cr_assert_eq(chmod(self_path, 0600), 0);
+	cr_assert_eq(rcfs_open(&ctx, &c, O_WRONLY | O_TRUNC), -EACCES);
 	foreign = make_recycled("old\n");
-	close(open_self(O_WRONLY | O_TRUNC));
+	cr_assert_eq(chmod(self_path, 0600), 0);
+	fd = rcfs_open(&ctx, &c, O_WRONLY | O_TRUNC);
+	cr_assert_geq(fd, 0, "rcfs_open: %s", strerror(-fd));
+	close(fd);
 	expect_content(self_path, "");
 	aside_path(aside, foreign);
 	expect_content(aside, "old\n");
@@ -659,7 +852,7 @@ Test(recycle, stat_does_not_check)
 	struct rcfs_caller c = caller(getpid());
 	struct stat st;
 
-	real_setup(0, 0, NULL);
+	real_setup(0, NULL);
 	make_recycled("old\n");
 	cr_assert_eq(rcfs_stat(&ctx, &c, &st), 0);
 	cr_expect_eq(st.st_size, 4);
@@ -674,7 +867,7 @@ Test(recycle, files_without_a_usable_record_are_served_as_they_are)
 	int fd;
 	char *got;
 
-	real_setup(0, 0, NULL);
+	real_setup(0, NULL);
 	/* Made by hand: no xattr. */
 	th_write_file(self_path, "by hand\n", 8, 0644);
 	fd = open_self(O_RDONLY);
@@ -734,7 +927,7 @@ Test(recycle, no_nsid_records_and_checks_nothing)
 	int fd;
 	char *got;
 
-	real_setup(0, 1, NULL);
+	real_setup(1, NULL);
 	close(open_self(O_RDONLY));
 	cr_expect_eq(h2_get_xattr(self_path, RCFS_NSID_XATTR, raw, sizeof(raw)), -ENODATA);
 	th_write_file(self_path, "old\n", 4, 0644);
@@ -815,7 +1008,7 @@ Test(recycle, an_existing_aside_copy_is_kept)
 	char aside[PATH_MAX];
 	uint64_t foreign;
 
-	real_setup(0, 0, NULL);
+	real_setup(0, NULL);
 	foreign = make_recycled("newer\n");
 	aside_path(aside, foreign);
 	th_write_file(aside, "older\n", 6, 0644);
@@ -840,7 +1033,7 @@ Test(recycle, long_extension_keeps_the_old_content)
 
 	memset(ext, 'e', RCFS_EXT_MAX);
 	ext[RCFS_EXT_MAX] = '\0';
-	real_setup(0, 0, ext);
+	real_setup(0, ext);
 	foreign = make_recycled("old namespace's file\n");
 	cr_assert_geq(foreign, 1000); /* at least 4 digits: 10 + 1 + 234 + 7 + 4 > NAME_MAX */
 	fd = open_self(O_RDONLY);
@@ -900,7 +1093,7 @@ Test(recycle, concurrent_opens_move_once)
 	char aside[PATH_MAX];
 	uint64_t foreign;
 
-	real_setup(0, 0, NULL);
+	real_setup(0, NULL);
 	for (int round = 0; round < 20; round++) {
 		if (round)
 			cr_assert_eq(unlink(aside), 0);
