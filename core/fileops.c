@@ -253,13 +253,16 @@ static int setattr_by_name(const struct rcfs_ctx *ctx, const struct rcfs_caller 
 int rcfs_setattr(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller, int fd,
 		 const struct rcfs_setattr *sa, struct stat *st)
 {
-	int ret;
+	int ret, seals;
 
 	if (fd < 0)
 		return setattr_by_name(ctx, caller, sa, st);
 	/* The template view's memfd is sealed against writes, not against fchmod or futimens: it is
 	 * every foreign namespace's, and no caller changes anything of it. */
-	if (fcntl(fd, F_GET_SEALS) > 0)
+	seals = fcntl(fd, F_GET_SEALS);
+
+	/* Only the write seal: every tmpfs file carries F_SEAL_SEAL. */
+	if (seals > 0 && (seals & F_SEAL_WRITE))
 		return -EROFS;
 	/* With a handle (ftruncate), which the kernel has checked was opened for writing. */
 	ret = rcfs_fstat(fd, st);

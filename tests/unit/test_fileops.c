@@ -754,6 +754,29 @@ Test(fileops, setattr_by_fd)
 	th_env_teardown(&env);
 }
 
+/* Every tmpfs file (the backing directory is on /run in the shipped unit) carries the seal
+ * F_SEAL_SEAL: only the template view's write seal may refuse a change through a handle. */
+Test(fileops, setattr_by_fd_on_tmpfs)
+{
+	struct rcfs_caller c = caller(10);
+	struct rcfs_setattr sa = no_change();
+	struct stat st;
+	int fd;
+
+	setenv("TMPDIR", "/dev/shm", 1); /* each Criterion test runs in a process of its own */
+	setup();
+	put("1.conf", "0123456789", 10, 0644);
+	fd = open_as(10, O_RDWR);
+	cr_assert_gt(fcntl(fd, F_GET_SEALS), 0, "not a tmpfs file: is /dev/shm a tmpfs?");
+	sa.valid = RCFS_SET_SIZE;
+	sa.size = 4;
+	cr_assert_eq(rcfs_setattr(&env.ctx, &c, fd, &sa, &st), 0);
+	cr_assert_eq(st.st_size, 4);
+	rcfs_close(fd);
+	assert_backing("1.conf", "0123", 4);
+	th_env_teardown(&env);
+}
+
 Test(fileops, setattr_by_name)
 {
 	struct rcfs_caller c = caller(20);
