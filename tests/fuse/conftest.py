@@ -154,3 +154,44 @@ def caller(root_env):
     yield start
     for c in started:
         c.kill()
+
+
+@pytest.fixture
+def names_dir():
+    """A private names directory; bind(name, pid) bind-mounts /proc/PID/ns/net there as
+    `ip netns` does in /run/netns. Every bind mount is removed at teardown."""
+    d = os.path.join(fuseutil.new_workdir("names"), "netns")
+    os.mkdir(d)
+    made = []
+
+    def bind(name, pid):
+        path = os.path.join(d, name)
+        open(path, "w").close()
+        made.append(path)
+        fuseutil.run(["mount", "--bind", f"/proc/{pid}/ns/net", path], check=True)
+        return path
+
+    yield d, bind
+    log = []
+    for path in made:
+        fuseutil.unmount_all(path, log, fuse=False)
+    if not fuseutil.any_mount_under(d):
+        shutil.rmtree(os.path.dirname(d), ignore_errors=True)
+
+
+@pytest.fixture
+def tmpfs():
+    """tmpfs(opts) mounts a fresh tmpfs at <workdir>/backing and returns the workdir; every
+    such mount is removed at teardown (after the daemons of the test, which use it)."""
+    mounted = []
+
+    def make(opts):
+        workdir = fuseutil.new_workdir("tmpfs")
+        backing = os.path.join(workdir, "backing")
+        os.mkdir(backing)
+        fuseutil.run(["mount", "-t", "tmpfs", "-o", opts, "rcfs-test-tmpfs", backing], check=True)
+        mounted.append(backing)
+        return workdir
+    yield make
+    for path in mounted:
+        fuseutil.run(["umount", "-l", path])

@@ -39,22 +39,7 @@ def host_name():
     return f"{host_netns_id()}.conf"
 
 
-@pytest.fixture
-def tmpfs():
-    """tmpfs(opts) mounts a fresh tmpfs at <workdir>/backing and returns the workdir; every
-    such mount is removed at teardown (after the daemons of the test, which use it)."""
-    mounted = []
 
-    def make(opts):
-        workdir = new_workdir("tmpfs")
-        backing = os.path.join(workdir, "backing")
-        os.mkdir(backing)
-        run(["mount", "-t", "tmpfs", "-o", opts, "rcfs-test-tmpfs", backing], check=True)
-        mounted.append(backing)
-        return workdir
-    yield make
-    for path in mounted:
-        run(["umount", "-l", path])
 
 
 # --- the backing file system is full ---------------------------------------------------------

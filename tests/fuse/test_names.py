@@ -90,27 +90,7 @@ def test_a_name_added_or_deleted_is_seen_by_the_next_request(mount, sleeper, cal
     assert m.read_backing(f"{ns.id()}.conf") == BY_ID
 
 
-@pytest.fixture
-def names_dir():
-    """A private names directory; bind(name, pid) bind-mounts /proc/PID/ns/net there as
-    `ip netns` does in /run/netns. Every bind mount is removed at teardown."""
-    d = os.path.join(new_workdir("names"), "netns")
-    os.mkdir(d)
-    made = []
 
-    def bind(name, pid):
-        path = os.path.join(d, name)
-        open(path, "w").close()
-        made.append(path)
-        run(["mount", "--bind", f"/proc/{pid}/ns/net", path], check=True)
-        return path
-
-    yield d, bind
-    log = []
-    for path in made:
-        fuseutil.unmount_all(path, log, fuse=False)
-    if not fuseutil.any_mount_under(d):
-        shutil.rmtree(os.path.dirname(d), ignore_errors=True)
 
 
 def test_unsafe_names_are_ignored_with_a_warning(mount, sleeper, names_dir):

@@ -22,7 +22,6 @@ import errno
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 
@@ -331,28 +330,7 @@ def test_template_leading_onto_the_mount_at_request_time_is_eloop(mount, netns):
     assert m.listing() == sorted([host_name(), f"{ns.id}.conf"])
 
 
-@pytest.fixture
-def names_dir():
-    """A private names directory; bind(name, pid) bind-mounts /proc/PID/ns/net there as
-    `ip netns` does in /run/netns (as tests/fuse/test_names.py's fixture). Every bind mount is
-    removed at teardown."""
-    d = os.path.join(new_workdir("names"), "netns")
-    os.mkdir(d)
-    made = []
 
-    def bind(name, pid):
-        path = os.path.join(d, name)
-        open(path, "w").close()
-        made.append(path)
-        run(["mount", "--bind", f"/proc/{pid}/ns/net", path], check=True)
-        return path
-
-    yield d, bind
-    log = []
-    for path in made:
-        fuseutil.unmount_all(path, log, fuse=False)
-    if not any_mount_under(d):
-        shutil.rmtree(os.path.dirname(d), ignore_errors=True)
 
 
 def daemon_over(binary, repro_binary, workdir, mnt_name, backing, args, template=TEMPLATE):

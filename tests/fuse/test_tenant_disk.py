@@ -71,23 +71,7 @@ def nsflood():
     return compile_c("rcfs_nsflood.c", new_workdir("nsflood"))
 
 
-@pytest.fixture
-def tmpfs():
-    """tmpfs(opts) mounts a fresh tmpfs at <workdir>/backing and returns the workdir; every
-    such mount is removed at teardown (after the daemons of the test, which use it: request
-    this fixture before `mount`)."""
-    mounted = []
 
-    def make(opts):
-        workdir = new_workdir("tmpfs")
-        backing = os.path.join(workdir, "backing")
-        os.mkdir(backing)
-        run(["mount", "-t", "tmpfs", "-o", opts, "rcfs-test-tmpfs", backing], check=True)
-        mounted.append(backing)
-        return workdir
-    yield make
-    for path in mounted:
-        run(["umount", "-l", path])
 
 
 def copy_for_another_namespace(m, netns):
