@@ -100,22 +100,8 @@ static int refresh(const struct rcfs_ctx *ctx, struct rcfs_tview *tv)
 	return build(ctx, tv);
 }
 
-int rcfs_tview_stat(const struct rcfs_ctx *ctx, struct stat *st)
-{
-	struct rcfs_tview *tv = ctx->tview;
-	int ret;
-
-	if (!ctx->template_path)
-		return -ENOENT;
-	pthread_mutex_lock(&tv->lock);
-	ret = refresh(ctx, tv);
-	if (!ret)
-		*st = tv->st;
-	pthread_mutex_unlock(&tv->lock);
-	return ret;
-}
-
-int rcfs_tview_open(const struct rcfs_ctx *ctx, struct stat *st)
+/* The view's attributes into *st, and with dup set a new descriptor of it (returned). */
+static int current(const struct rcfs_ctx *ctx, struct stat *st, int dup)
 {
 	struct rcfs_tview *tv = ctx->tview;
 	int ret;
@@ -127,10 +113,22 @@ int rcfs_tview_open(const struct rcfs_ctx *ctx, struct stat *st)
 	if (!ret) {
 		*st = tv->st;
 		/* Reads use pread, so the descriptors may share one file offset. */
-		ret = fcntl(tv->fd, F_DUPFD_CLOEXEC, 0);
-		if (ret < 0)
-			ret = -errno;
+		if (dup) {
+			ret = fcntl(tv->fd, F_DUPFD_CLOEXEC, 0);
+			if (ret < 0)
+				ret = -errno;
+		}
 	}
 	pthread_mutex_unlock(&tv->lock);
 	return ret;
+}
+
+int rcfs_tview_stat(const struct rcfs_ctx *ctx, struct stat *st)
+{
+	return current(ctx, st, 0);
+}
+
+int rcfs_tview_open(const struct rcfs_ctx *ctx, struct stat *st)
+{
+	return current(ctx, st, 1);
 }
