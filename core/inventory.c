@@ -2,6 +2,7 @@
 #include "backing.h"
 #include "names.h"
 #include "nslink.h"
+#include "statat.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -10,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <unistd.h>
 
 static int is_number(const char *s, size_t len, uint64_t *v)
@@ -162,27 +162,11 @@ static int scan_procfs(const struct rcfs_ctx *ctx, struct rcfs_inventory *inv, s
 	return ret;
 }
 
-/* What dirfd/name is, from the kernel's cache (AT_STATX_DONT_SYNC): the daemon's own mount may
- * lie in the backing directory, and its gc thread must never send it a request (at shutdown
- * nobody would answer). Only what the inventory uses is filled in. Returns 0 or -1. */
-static int stat_cached(int dirfd, const char *name, int flags, struct stat *st)
-{
-	struct statx sx;
-
-	if (statx(dirfd, name, flags | AT_STATX_DONT_SYNC,
-		  STATX_TYPE | STATX_INO | STATX_SIZE | STATX_MTIME, &sx) < 0)
-		return -1;
-	memset(st, 0, sizeof(*st));
-	st->st_dev = makedev(sx.stx_dev_major, sx.stx_dev_minor);
-	st->st_ino = (ino_t)sx.stx_ino;
-	st->st_mode = sx.stx_mode;
-	st->st_size = (off_t)sx.stx_size;
-	st->st_mtim.tv_sec = sx.stx_mtime.tv_sec;
-	st->st_mtim.tv_nsec = sx.stx_mtime.tv_nsec;
-	return 0;
-}
-
-static int scan_names(const char *dir, struct rcfs_inventory *inv, size_t *cap)
+/* Entries are looked at from the kernel's cache (statat.h): the daemon's own mount may lie in
+ * these directories, and its gc thread must never send it a request (at shutdown nobody would
+ * answer). */
+static int scan_names(const struct rcfs_ctx *ctx, const char *dir, struct rcfs_inventory *inv,
+		      size_t *cap)
 {
 	char path[PATH_MAX];
 	struct dirent *de;
@@ -199,7 +183,7 @@ static int scan_names(const char *dir, struct rcfs_inventory *inv, size_t *cap)
 
 		if (!rcfs_names_usable(de->d_name) ||
 		    (size_t)snprintf(path, sizeof(path), "%s/%s", dir, de->d_name) >= sizeof(path) ||
-		    stat_cached(AT_FDCWD, path, 0, &st) < 0 || st.st_dev != nsfs.st_dev)
+		    rcfs_statat(ctx, AT_FDCWD, path, &st) < 0 || st.st_dev != nsfs.st_dev)
 			continue;
 		ns = live_get(inv, (uint64_t)st.st_ino, cap);
 		if (!ns) {
@@ -302,9 +286,8 @@ static int scan_files(const struct rcfs_ctx *ctx, struct rcfs_inventory *inv)
 		struct rcfs_file *f;
 
 		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
-		    stat_cached(ctx->backing_fd, de->d_name, AT_SYMLINK_NOFOLLOW, &st) < 0 ||
-		    S_ISDIR(st.st_mode) || (ctx->mount_dev && st.st_dev == ctx->mount_dev))
-			continue; /* the last: our own mount (the mountpoint in this directory) */
+		    rcfs_lstatat(ctx, ctx->backing_fd, de->d_name, &st) < 0 || S_ISDIR(st.st_mode))
+			continue; /* also our own mount (the mountpoint in this directory): -ELOOP */
 		if (inv->n_files == cap) {
 			size_t n = cap ? cap * 2 : 64;
 			struct rcfs_file *grown = realloc(inv->files, n * sizeof(*grown));
@@ -351,7 +334,7 @@ int rcfs_inventory_scan(const struct rcfs_ctx *ctx, const char *names_dir, struc
 	if (!ret)
 		ret = scan_procfs(ctx, inv, &cap);
 	if (!ret)
-		ret = scan_names(names_dir, inv, &cap);
+		ret = scan_names(ctx, names_dir, inv, &cap);
 	if (ret) {
 		rcfs_inventory_free(inv);
 		return ret;
@@ -402,7 +385,7 @@ static int remove_file(const struct rcfs_ctx *ctx, const struct rcfs_file *f)
 {
 	struct stat st;
 
-	if (stat_cached(ctx->backing_fd, f->file, AT_SYMLINK_NOFOLLOW, &st) < 0)
+	if (rcfs_lstatat(ctx, ctx->backing_fd, f->file, &st) < 0)
 		return -errno;
 	if (st.st_dev != f->dev || st.st_ino != f->ino)
 		return 1;

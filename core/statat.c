@@ -11,11 +11,12 @@
 
 /* AT_STATX_DONT_SYNC: a FUSE file system answers from its cache instead of sending GETATTR, and
  * a local one (where backing files live) has nothing else to answer from. */
-int rcfs_statat(const struct rcfs_ctx *ctx, int dirfd, const char *name, struct stat *st)
+static int statat(const struct rcfs_ctx *ctx, int dirfd, const char *name, int flags,
+		  struct stat *st)
 {
 	struct statx sx;
 
-	if (statx(dirfd, name, AT_STATX_DONT_SYNC, STATX_BASIC_STATS, &sx) < 0)
+	if (statx(dirfd, name, flags | AT_STATX_DONT_SYNC, STATX_BASIC_STATS, &sx) < 0)
 		return -errno;
 	memset(st, 0, sizeof(*st));
 	st->st_dev = makedev(sx.stx_dev_major, sx.stx_dev_minor);
@@ -34,6 +35,16 @@ int rcfs_statat(const struct rcfs_ctx *ctx, int dirfd, const char *name, struct 
 	st->st_mtim = (struct timespec){ sx.stx_mtime.tv_sec, sx.stx_mtime.tv_nsec };
 	st->st_ctim = (struct timespec){ sx.stx_ctime.tv_sec, sx.stx_ctime.tv_nsec };
 	return 0;
+}
+
+int rcfs_statat(const struct rcfs_ctx *ctx, int dirfd, const char *name, struct stat *st)
+{
+	return statat(ctx, dirfd, name, 0, st);
+}
+
+int rcfs_lstatat(const struct rcfs_ctx *ctx, int dirfd, const char *name, struct stat *st)
+{
+	return statat(ctx, dirfd, name, AT_SYMLINK_NOFOLLOW, st);
 }
 
 int rcfs_openat(const struct rcfs_ctx *ctx, int dirfd, const char *name, int flags)

@@ -13,6 +13,9 @@
  * Returns 0 or a negative errno. */
 int rcfs_statat(const struct rcfs_ctx *ctx, int dirfd, const char *name, struct stat *st);
 
+/* The same without following a final symlink. */
+int rcfs_lstatat(const struct rcfs_ctx *ctx, int dirfd, const char *name, struct stat *st);
+
 /* openat(dirfd, name, flags), never onto our own mount: -ELOOP there, as rcfs_statat. A name
  * that stays on its directory's mount (every plain backing file) costs the one openat2 call;
  * one that crosses a mount (a symlink to /run/..., or onto the mountpoint) is looked at first.
