@@ -20,7 +20,8 @@ int rcfs_startup_context(struct rcfs_daemon *d, struct rcfs_config *cfg);
 
 /* Refuse a template that is the mountpoint and a backing directory owned by another user than
  * root or the daemon's; warn about a backing directory or template others can write, raise the
- * descriptor limit, and with --gc-on-start remove the files of dead namespaces. Returns 0 or -1. */
+ * descriptor limit, and with --gc-on-start remove the files of dead namespaces and stale copies.
+ * Returns 0 or -1. */
 int rcfs_startup_prepare(struct rcfs_daemon *d, const struct rcfs_options *o);
 
 /* Learn the device of our new mount on path (without asking the daemon), so that no request
