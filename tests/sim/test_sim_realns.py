@@ -92,8 +92,12 @@ class Realns:
                             f"--target={target}", "sleep", "60"])
 
     def sim(self, sim_bin, outside=False):
+        # A copy U can execute wherever the checkout lies (a mktemp -d clone is mode 0700).
+        copy = self.dir / "resolvconffs-sim"
+        if not copy.exists():
+            shutil.copy2(sim_bin, copy)
         prefix = self.prefix + ([] if outside else self.in_owner())
-        return Sim(sim_bin, self.backing, procfs="/proc", default_file=self.template,
+        return Sim(copy, self.backing, procfs="/proc", default_file=self.template,
                    prefix=prefix, cwd=self.dir)
 
     def stop(self, pid):
