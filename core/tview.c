@@ -66,9 +66,11 @@ static int build(const struct rcfs_ctx *ctx, struct rcfs_tview *tv)
 		return -errno;
 	ret = rcfs_backing_fill(ctx, fd, ctx->filter_loopback, &src);
 	if (!ret) {
-		/* Best effort: a daemon in a user namespace may not give away a file. */
-		(void)fchown(fd, src.st_uid, src.st_gid);
-		if (futimens(fd, (struct timespec[2]){ src.st_atim, src.st_mtim }) < 0 ||
+		/* Best effort: a daemon in a user namespace may not give away a file (the reported
+		 * owner is the template's either way, below). */
+		if (fchown(fd, src.st_uid, src.st_gid) < 0 && errno != EPERM && errno != EINVAL)
+			ret = -errno;
+		else if (futimens(fd, (struct timespec[2]){ src.st_atim, src.st_mtim }) < 0 ||
 		    fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0 ||
 		    fstat(fd, &tv->st) < 0)
 			ret = -errno;
