@@ -225,3 +225,15 @@ def poll_until(pred, timeout=TIMEOUT, interval=0.01):
         if v or time.monotonic() >= deadline:
             return v
         time.sleep(interval)
+
+def held_by_a_process(ns_id):
+    """Whether any process's thread is in network namespace ns_id (ids are recycled: another
+    process on the machine may have been given it meanwhile)."""
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                if os.readlink(f"/proc/{pid}/task/{tid}/ns/net") == f"net:[{ns_id}]":
+                    return True
+        except OSError:
+            continue
+    return False

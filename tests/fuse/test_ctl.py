@@ -11,7 +11,7 @@ import textwrap
 import pytest
 
 from fuseutil import PYTHON, TIMEOUT, host_netns_id, new_workdir, run
-from featutil import named_netns, sleeper, tree  # noqa: F401 (fixtures)
+from featutil import held_by_a_process, named_netns, sleeper, tree  # noqa: F401 (fixtures)
 
 MTIME = calendar.timegm((2001, 2, 3, 4, 5, 6))
 MTIME_TEXT = "2001-02-03T04:05:06Z"
@@ -216,18 +216,6 @@ def test_help(ctl_bin):
 
 
 # --- real namespaces ---------------------------------------------------------------------------
-
-def held_by_a_process(ns_id):
-    """Whether any process's thread is in network namespace ns_id (ids are recycled: another
-    process on the machine may have been given it meanwhile)."""
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            for tid in os.listdir(f"/proc/{pid}/task"):
-                if os.readlink(f"/proc/{pid}/task/{tid}/ns/net") == f"net:[{ns_id}]":
-                    return True
-        except OSError:
-            continue
-    return False
 
 
 def test_list_and_gc_with_real_namespaces(ctl_bin, sleeper, tmp_path):

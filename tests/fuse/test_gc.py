@@ -9,7 +9,7 @@ import re
 import pytest
 
 from fuseutil import host_netns_id, new_workdir, run
-from featutil import (named_netns, refused, sleeper, startup_layout,  # noqa: F401 (fixtures)
+from featutil import (held_by_a_process, named_netns, refused, sleeper, startup_layout,  # noqa: F401 (fixtures)
                       wait_stderr)
 
 SERVING = r"resolvconffs: serving .*"
@@ -146,17 +146,6 @@ def test_gc_interval_removes_garbage_while_serving(mount, sleeper):
     assert m.stop() == 0
     assert not m.mounted()
 
-
-def held_by_a_process(ns_id):
-    """Whether any thread on the machine is in network namespace ns_id (ids are recycled)."""
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            for tid in os.listdir(f"/proc/{pid}/task"):
-                if os.readlink(f"/proc/{pid}/task/{tid}/ns/net") == f"net:[{ns_id}]":
-                    return True
-        except OSError:
-            continue
-    return False
 
 
 def test_gc_interval_removes_the_file_of_a_namespace_that_died(mount, sleeper):
