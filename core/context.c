@@ -2,6 +2,7 @@
 #include "filter.h"
 #include "nslink.h"
 #include "nsid.h"
+#include "host.h"
 #include "tview.h"
 
 #include <ctype.h>
@@ -263,6 +264,8 @@ int rcfs_ctx_init(struct rcfs_ctx *ctx, const struct rcfs_config *cfg, struct rc
 	ctx->procfs_fd = -1;
 	ctx->backing_fd = -1;
 	ctx->etc_fd = -1;
+	ctx->host_fd = -1;
+	ctx->host_dirfd = -1;
 	ctx->max_size = cfg->max_size > 0 ? (off_t)cfg->max_size : RCFS_MAX_SIZE_DEFAULT;
 	ctx->user_ns = own_ns("user");
 	ctx->warn = cfg->warn;
@@ -318,6 +321,7 @@ out_backing:
 
 void rcfs_ctx_fini(struct rcfs_ctx *ctx)
 {
+	rcfs_host_fini(ctx);
 	rcfs_tview_fini(ctx);
 	if (ctx->size_lock) {
 		pthread_mutex_destroy(ctx->size_lock);
@@ -377,7 +381,7 @@ int rcfs_ctx_check_procfs(const struct rcfs_ctx *ctx)
 	char self[24];
 	struct dirent *de;
 	DIR *dir;
-	int fd, found = 0;
+	int fd, found = 0, pids = 0;
 
 	snprintf(self, sizeof(self), "%ld", (long)getpid());
 	if (has_nslink(ctx, self))
@@ -392,8 +396,13 @@ int rcfs_ctx_check_procfs(const struct rcfs_ctx *ctx)
 		close(fd);
 		return -errno;
 	}
-	while (!found && (de = readdir(dir)))
+	while (!found && (de = readdir(dir))) {
+		pids += is_pid_name(de->d_name);
 		found = is_pid_name(de->d_name) && has_nslink(ctx, de->d_name);
+	}
 	closedir(dir);
-	return found ? 0 : -ENOENT;
+	if (found)
+		return 0;
+	/* A fake tree may be filled as processes appear: empty at start is a layout, not a fault. */
+	return pids || ctx->real_procfs ? -ENOENT : 1;
 }

@@ -79,6 +79,11 @@ struct rcfs_ctx {
 	pthread_mutex_t *stale_lock;  /* serialises moving recycled-id files aside */
 	int etc_fd;                   /* the /etc/netns directory, or -1 */
 	char etc_base[NAME_MAX + 1];  /* file served from etc_fd/NAME/ */
+	int host_original;            /* see host.h; the fields below are set when it is on */
+	int host_fd;                  /* O_PATH: the mountpoint as it was before the mount, or -1 */
+	int host_dirfd;               /* host_name is relative to it: a symlink's directory, or
+				       * AT_FDCWD for a regular file's /proc/self/fd/N; else -1 */
+	char host_name[2 * (NAME_MAX + 1)];
 	void (*warn)(void *arg, const char *fmt, ...);
 	void *warn_arg;
 };
@@ -93,7 +98,8 @@ int rcfs_ctx_init(struct rcfs_ctx *ctx, const struct rcfs_config *cfg, struct rc
 void rcfs_ctx_fini(struct rcfs_ctx *ctx);
 
 /* Check that the procfs root has at least one readable `<pid>/ns/<kind>` link (its own pid's, or
- * any numeric entry's in a fake tree). Returns 0, or -ENOENT when none is found. */
+ * any numeric entry's in a fake tree). Returns 0; 1 for a fake tree (not a procfs) that has no
+ * <pid> entry yet; or -ENOENT when none of its entries has a readable link. */
 int rcfs_ctx_check_procfs(const struct rcfs_ctx *ctx);
 
 #endif

@@ -55,12 +55,14 @@ static int create_missing(const struct rcfs_ctx *ctx, const struct rcfs_target *
 	return rcfs_backing_create_filtered(ctx, t->name, t->filter, nsid);
 }
 
-/* The template is never any namespace's file, whatever links lead to it. */
-static int served(const struct rcfs_ctx *ctx, const struct stat *st)
+/* The template is never any namespace's file, whatever links lead to it; the host original may
+ * be the very file the template follows (a DNS manager's), and is the host's own. */
+static int served(const struct rcfs_ctx *ctx, const struct rcfs_target *t, const struct stat *st)
 {
 	int ret = rcfs_regular(st);
 
-	if (!ret && ctx->tmpl_ino && st->st_ino == ctx->tmpl_ino && st->st_dev == ctx->tmpl_dev)
+	if (!ret && !t->host && ctx->tmpl_ino && st->st_ino == ctx->tmpl_ino &&
+	    st->st_dev == ctx->tmpl_dev)
 		return -EPERM;
 	return ret;
 }
@@ -69,7 +71,7 @@ static int stat_target(const struct rcfs_ctx *ctx, const struct rcfs_target *t, 
 {
 	int ret = rcfs_statat(ctx, t->dirfd, t->name, st);
 
-	return ret ? ret : served(ctx, st);
+	return ret ? ret : served(ctx, t, st);
 }
 
 /* Stat t's file, creating it when missing; SERVE_VIEW with *st the template view's attributes. */
@@ -122,7 +124,7 @@ static int open_target(const struct rcfs_ctx *ctx, const struct rcfs_target *t, 
 	}
 	ret = rcfs_fstat(fd, st);
 	if (!ret)
-		ret = served(ctx, st);
+		ret = served(ctx, t, st);
 	if (ret) {
 		close(fd);
 		return ret;

@@ -1,5 +1,6 @@
 #include "target.h"
 #include "backing.h"
+#include "host.h"
 #include "statat.h"
 
 #include <string.h>
@@ -35,19 +36,28 @@ static int etc_netns_file(const struct rcfs_ctx *ctx, const char *name, struct r
 int rcfs_target_resolve(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller,
 			struct rcfs_target *t)
 {
-	char name[NAME_MAX + 1];
 	uint64_t key;
+	int ret = rcfs_key_resolve(ctx, caller, &key);
+
+	return ret ? ret : rcfs_target_of_key(ctx, key, caller, t);
+}
+
+int rcfs_target_of_key(const struct rcfs_ctx *ctx, uint64_t key, const struct rcfs_caller *caller,
+		       struct rcfs_target *t)
+{
+	char name[NAME_MAX + 1];
 	int ret;
 
-	ret = rcfs_key_resolve(ctx, caller, &key);
-	if (ret)
-		return ret;
 	t->dirfd = ctx->backing_fd;
 	t->creatable = 1;
 	t->filter = ctx->filter_loopback && key != ctx->own_net_ns;
 	t->recyclable = 0;
+	t->host = 0;
 	t->key = key;
-	t->caller = *caller;
+	if (caller)
+		t->caller = *caller;
+	else
+		memset(&t->caller, 0, sizeof(t->caller));
 	if (ctx->names && rcfs_names_lookup(ctx->names, key, name, sizeof(name)) == 0) {
 		ret = ctx->etc_fd >= 0 ? etc_netns_file(ctx, name, t) : -ENOENT;
 		if (ret != -ENOENT)
@@ -59,5 +69,6 @@ int rcfs_target_resolve(const struct rcfs_ctx *ctx, const struct rcfs_caller *ca
 			return 0;
 	}
 	t->recyclable = ctx->key_source == RCFS_KEY_NS;
-	return rcfs_backing_name(ctx, key, t->name, RCFS_NAME_SIZE);
+	ret = rcfs_backing_name(ctx, key, t->name, RCFS_NAME_SIZE);
+	return ret ? ret : rcfs_host_target(ctx, key, t);
 }

@@ -14,6 +14,7 @@ struct rcfs_target {
 	int creatable;                /* a missing file may be created from the template */
 	int filter;                   /* ...through the loopback filter (another netns's file) */
 	int recyclable;               /* named by a namespace id, which the kernel may reuse */
+	int host;                     /* the host original (host.h), not a file of the daemon's */
 	uint64_t key;                 /* the caller's key */
 	struct rcfs_caller caller;    /* whom it was resolved for */
 };
@@ -25,5 +26,11 @@ struct rcfs_target {
  * /etc/netns file that leads onto our own mount gives -ELOOP. */
 int rcfs_target_resolve(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller,
 			struct rcfs_target *t);
+
+/* The same for a key already known (resolvconffs-ctl's --id, --netns); caller may be NULL when
+ * nothing will be created for it. With --host-original, the daemon's own namespace without an
+ * id-named file is pointed at the host original (host.h). */
+int rcfs_target_of_key(const struct rcfs_ctx *ctx, uint64_t key, const struct rcfs_caller *caller,
+		       struct rcfs_target *t);
 
 #endif

@@ -118,12 +118,17 @@ int rcfs_startup_context(struct rcfs_daemon *d, struct rcfs_config *cfg)
 			err.why ? err.why : strerror(-ret));
 		return -1;
 	}
-	if (ctx->key_source == RCFS_KEY_NS && rcfs_ctx_check_procfs(ctx)) {
+	ret = ctx->key_source == RCFS_KEY_NS ? rcfs_ctx_check_procfs(ctx) : 0;
+	if (ret < 0) {
 		fprintf(stderr, "resolvconffs: procfs '%s': no readable <pid>/ns/%s links\n",
 			cfg->procfs ? cfg->procfs : "/proc", ctx->ns_kind);
 		rcfs_ctx_fini(ctx);
 		return -1;
 	}
+	if (ret > 0)
+		rcfs_log(d->log_level, RCFS_LOG_WARNING, "procfs '%s' is not a procfs and has no "
+			 "<pid> entries yet: callers get ESRCH until their <pid>/ns/%s appears",
+			 cfg->procfs, ctx->ns_kind);
 	if (ctx->key_source == RCFS_KEY_NS && check_procfs_pid_ns(ctx, cfg->procfs)) {
 		rcfs_ctx_fini(ctx);
 		return -1;
