@@ -7,15 +7,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
 #include "gc.h"
 #include "log.h"
+#include "mount.h"
 #include "mountinfo.h"
 #include "ops.h"
 #include "options.h"
 #include "reporter.h"
 #include "startup.h"
+#include "../core/host.h"
 
 /* Mount options every instance needs: all users read the file (allow_other). The daemon decides
  * every permission itself (core/access.h); --access-check=kernel adds the kernel's
@@ -42,10 +45,66 @@ static int build_fuse_args(struct fuse_args *args, const char *argv0, const stru
 	return 0;
 }
 
-static void log_startup(const struct rcfs_daemon *d, const struct rcfs_options *o)
+/* The mount options as one comma list, for a mount made without libfuse (rcfs_mount_link). */
+static char *mount_opts(const struct rcfs_options *o)
+{
+	size_t len = sizeof(BASE_MOUNT_OPTS) + sizeof(KERNEL_CHECK_OPT) + 1;
+	char *s;
+
+	for (size_t i = 0; i < o->n_fuse_opts; i++)
+		len += strlen(o->fuse_opts[i]) + 1;
+	s = malloc(len);
+	if (!s)
+		return NULL;
+	strcpy(s, BASE_MOUNT_OPTS);
+	if (o->kernel_check)
+		strcat(strcat(s, ","), KERNEL_CHECK_OPT);
+	for (size_t i = 0; i < o->n_fuse_opts; i++)
+		strcat(strcat(s, ","), o->fuse_opts[i]);
+	return s;
+}
+
+static int mount_session(struct fuse_session *se, const struct rcfs_options *o,
+			 const struct rcfs_mountpoint *mp)
+{
+	char *opts;
+	int ret;
+
+	if (!mp->is_link)
+		return fuse_session_mount(se, o->mountpoint);
+	opts = mount_opts(o);
+	if (!opts) {
+		fprintf(stderr, "resolvconffs: out of memory\n");
+		return -1;
+	}
+	ret = rcfs_mount_link(se, mp, o->mountpoint, opts);
+	free(opts);
+	return ret;
+}
+
+static void describe_mountpoint(const struct rcfs_options *o, const struct rcfs_mountpoint *mp,
+				char *buf, size_t size)
+{
+	if (mp->is_link)
+		snprintf(buf, size, "%s (a symlink to %s)", o->mountpoint, mp->link);
+	else
+		snprintf(buf, size, "%s", o->mountpoint);
+}
+
+static const char *describe_host(const struct rcfs_options *o, const struct rcfs_mountpoint *mp)
+{
+	if (!o->host_original)
+		return "";
+	return mp->is_link ? "; own namespace without a file: the file the link names, live" :
+		"; own namespace without a file: the covered file, live";
+}
+
+static void log_startup(const struct rcfs_daemon *d, const struct rcfs_options *o,
+			const struct rcfs_mountpoint *mp)
 {
 	const struct rcfs_ctx *ctx = &d->ctx;
 	char extra[512] = "", key[32], names[PATH_MAX + 64] = "", gc[32] = "";
+	char where[2 * PATH_MAX + 64];
 	size_t len = 0;
 
 	for (size_t i = 0; i < o->n_fuse_opts && len < sizeof(extra); i++)
@@ -61,10 +120,12 @@ static void log_startup(const struct rcfs_daemon *d, const struct rcfs_options *
 		snprintf(names, sizeof(names), "; names: %s", ctx->names->dir);
 	if (o->gc_interval)
 		snprintf(gc, sizeof(gc), "; gc every %u s", o->gc_interval);
+	describe_mountpoint(o, mp, where, sizeof(where));
 	rcfs_log(d->log_level, RCFS_LOG_INFO,
-		 "serving %s from %s/%s%s%s%s; default file: %s; procfs: %s; "
+		 "serving %s from %s/%s%s%s%s%s; default file: %s; procfs: %s; "
 		 "access check: %s; recycled-id check: %s; max size: %jd; mount options: %s%s%s%s%s",
-		 o->mountpoint, o->cfg.backing_dir, key, ctx->ext[0] ? "." : "", ctx->ext, names,
+		 where, o->cfg.backing_dir, key, ctx->ext[0] ? "." : "", ctx->ext, names,
+		 describe_host(o, mp),
 		 o->cfg.template_path ? o->cfg.template_path : "none (missing files give ENOENT)",
 		 o->cfg.procfs ? o->cfg.procfs : "/proc",
 		 o->kernel_check ? "kernel and daemon" : "daemon", ctx->nsid ? "on (NS_GET_ID)" : "off",
@@ -86,7 +147,17 @@ static void sever_session_fd(struct fuse_session *se)
 	close(p[1]);
 }
 
-static int serve(struct rcfs_daemon *d, const struct rcfs_options *o, const char *argv0)
+/* Our own unmount of a mount made over a symlink (libfuse knows it only as /dev/fd/N): the path
+ * leads onto the mount's root, never through the link beneath. */
+static void unmount_link(const struct rcfs_daemon *d, const char *abs)
+{
+	if (umount2(abs, MNT_DETACH | UMOUNT_NOFOLLOW) < 0)
+		rcfs_log(d->log_level, RCFS_LOG_WARNING, "cannot unmount %s: %s", abs,
+			 strerror(errno));
+}
+
+static int serve(struct rcfs_daemon *d, const struct rcfs_options *o,
+		 const struct rcfs_mountpoint *mp, const char *argv0)
 {
 	struct fuse_args args = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_loop_config *loop;
@@ -94,7 +165,7 @@ static int serve(struct rcfs_daemon *d, const struct rcfs_options *o, const char
 	pthread_t reporter;
 	struct rcfs_gc gc;
 	char abs[PATH_MAX];
-	int ret = 1, mount_id = -1, have_path;
+	int ret = 1, mount_id = -1, now, have_path;
 
 	if (rcfs_reporter_start(d, &reporter))
 		return 1;
@@ -109,12 +180,12 @@ static int serve(struct rcfs_daemon *d, const struct rcfs_options *o, const char
 		goto err_session;
 	/* Resolved before mounting: afterwards the path leads into our own file system. */
 	have_path = rcfs_mount_path(o->mountpoint, abs) == 0;
-	if (fuse_session_mount(se, o->mountpoint))
+	if (mount_session(se, o, mp))
 		goto err_signals;
 	mount_id = have_path ? rcfs_mount_id(abs) : -1;
 	if (rcfs_startup_mount_dev(d, o->mountpoint))
 		goto err_mount;
-	log_startup(d, o);
+	log_startup(d, o, mp);
 	if (rcfs_gc_start(&gc, d, o->gc_interval))
 		goto err_mount;
 
@@ -130,11 +201,14 @@ err_gc:
 err_mount:
 	/* libfuse unmounts by path: after another daemon took this mountpoint over (--takeover
 	 * detached our mount), that would remove the newcomer's mount instead of ours. */
-	if (mount_id >= 0 && rcfs_mount_id(abs) != mount_id) {
+	now = have_path ? rcfs_mount_id(abs) : -1;
+	if (mount_id >= 0 && now >= 0 && now != mount_id)
 		rcfs_log(d->log_level, RCFS_LOG_INFO,
 			 "%s was taken over by another mount: leaving it alone", o->mountpoint);
+	else if (mp->is_link && now == mount_id)
+		unmount_link(d, abs);
+	if (mp->is_link || (mount_id >= 0 && now != mount_id))
 		sever_session_fd(se);
-	}
 	fuse_session_unmount(se); /* frees the session's copy of the mountpoint in any case */
 err_signals:
 	fuse_remove_signal_handlers(se);
@@ -150,6 +224,7 @@ err_args:
 
 int main(int argc, char **argv)
 {
+	struct rcfs_mountpoint mp = { .fd = -1 };
 	struct rcfs_options opts;
 	struct rcfs_daemon daemon;
 	int ret = 2, earlier;
@@ -173,10 +248,11 @@ int main(int argc, char **argv)
 	    rcfs_startup_context(&daemon, &opts.cfg))
 		goto out_opts;
 	if ((earlier && rcfs_startup_takeover(opts.mountpoint)) ||
-	    rcfs_startup_prepare(&daemon, &opts))
+	    rcfs_startup_cover(&daemon, &opts, &mp) || rcfs_startup_prepare(&daemon, &opts))
 		goto out_ctx;
-	ret = serve(&daemon, &opts, argv[0]);
+	ret = serve(&daemon, &opts, &mp, argv[0]);
 out_ctx:
+	rcfs_mountpoint_close(&mp);
 	rcfs_ctx_fini(&daemon.ctx);
 out_opts:
 	rcfs_options_free(&opts);

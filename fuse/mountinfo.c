@@ -75,43 +75,46 @@ static int line_matches(char *line, const char *path)
 	return !strcmp(mnt, path) && !strcmp(type, "fuse.resolvconffs") ? id : -1;
 }
 
-/* mount(2) follows a symlink in the last component (/etc/resolv.conf -> ../run/systemd/...):
- * so must the search for an earlier mount. Only symlinks are read, never the target itself
- * (a dead mount). */
-static int follow_final_symlinks(const char *path, char *out, size_t size)
+/* The next path in a chain of final symlinks: the link's text, relative to the link's directory.
+ * Only links are read, never a target itself (it may be a dead mount). Returns 1 when cur was a
+ * link and now holds its target, 0 when it is not a link, or a negative errno. */
+static int next_hop(char cur[PATH_MAX])
 {
-	char cur[PATH_MAX], link[PATH_MAX];
+	char link[PATH_MAX], dir[PATH_MAX];
+	const char *slash = strrchr(cur, '/');
 	struct stat st;
+	ssize_t n;
+
+	if (lstat(cur, &st) < 0 || !S_ISLNK(st.st_mode))
+		return 0;
+	n = readlink(cur, link, sizeof(link) - 1);
+	if (n < 0)
+		return -errno;
+	link[n] = '\0';
+	if (link[0] == '/' || !slash)
+		return (size_t)snprintf(cur, PATH_MAX, "%s", link) >= PATH_MAX ? -ENAMETOOLONG : 1;
+	snprintf(dir, sizeof(dir), "%.*s", (int)(slash - cur), cur);
+	return (size_t)snprintf(cur, PATH_MAX, "%s/%s", dir, link) >= PATH_MAX ? -ENAMETOOLONG : 1;
+}
+
+int rcfs_path_reaches(const char *path, const char *abs)
+{
+	char cur[PATH_MAX], here[PATH_MAX];
+	int ret = 1;
 
 	if ((size_t)snprintf(cur, sizeof(cur), "%s", path) >= sizeof(cur))
 		return -ENAMETOOLONG;
-	for (int hops = 0; hops < 40 && lstat(cur, &st) == 0 && S_ISLNK(st.st_mode); hops++) {
-		ssize_t n = readlink(cur, link, sizeof(link) - 1);
-		const char *slash = strrchr(cur, '/');
-
-		if (n < 0)
-			return -errno;
-		link[n] = '\0';
-		if (link[0] == '/' || !slash) {
-			if ((size_t)snprintf(cur, sizeof(cur), "%s", link) >= sizeof(cur))
-				return -ENAMETOOLONG;
-		} else {
-			char dir[PATH_MAX];
-
-			snprintf(dir, sizeof(dir), "%.*s", (int)(slash - cur), cur);
-			if ((size_t)snprintf(cur, sizeof(cur), "%s/%s", dir, link) >= sizeof(cur))
-				return -ENAMETOOLONG;
-		}
+	for (int hops = 0; hops < 40 && ret == 1; hops++) {
+		if (absolute(cur, here, sizeof(here)) == 0 && !strcmp(here, abs))
+			return 1;
+		ret = next_hop(cur);
 	}
-	return (size_t)snprintf(out, size, "%s", cur) >= size ? -ENAMETOOLONG : 0;
+	return ret < 0 ? ret : 0;
 }
 
 int rcfs_mount_path(const char *path, char abs[PATH_MAX])
 {
-	char target[PATH_MAX];
-	int ret = follow_final_symlinks(path, target, sizeof(target));
-
-	return ret ? ret : absolute(target, abs, PATH_MAX);
+	return absolute(path, abs, PATH_MAX);
 }
 
 int rcfs_mount_id(const char *abs)

@@ -17,10 +17,14 @@ enum rcfs_mount_state {
  * negative errno when the table cannot be read. */
 int rcfs_mount_state(const char *path);
 
-/* The absolute path mount(2) would mount on for path: symlinks in the last component followed,
- * the directory resolved. Looks at the path with lstat, so call it before mounting there: on
- * our own mount it would ask our own (not yet serving) daemon. Returns 0 or -errno. */
+/* The absolute path the daemon mounts on for path, as mountinfo lists it: the directory
+ * resolved, the last component as given (a symlink there is covered itself, never followed).
+ * Returns 0 or -errno. */
 int rcfs_mount_path(const char *path, char abs[PATH_MAX]);
+
+/* Whether path, or a file its chain of final symlinks passes through, is the absolute path abs
+ * (from rcfs_mount_path). Only links are read. Returns 1, 0, or a negative errno. */
+int rcfs_path_reaches(const char *path, const char *abs);
 
 /* The mount id of the topmost resolvconffs mount at the absolute path abs (from
  * rcfs_mount_path), read from /proc/self/mountinfo alone, never touching the mount itself; or a

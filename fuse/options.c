@@ -65,8 +65,16 @@ static const char usage[] =
 	"      --gc-interval SECONDS  Every SECONDS, remove id-named backing files of dead namespaces\n"
 	"                             and stale copies (FILE.stale-*), logging each; named files and\n"
 	"                             the template are never touched.\n"
+"      --host-original        The daemon's own namespace, while it has no file of its own in\n"
+"                             backing_directory, is served the file the mount covers, live:\n"
+"                             for a symlink, the file it points to (followed at each request,\n"
+"                             so its manager's renames are seen), else the covered file itself.\n"
+"                             No backing file is created for it.\n"
 	"\n"
 	"Runs in the foreground until unmounted or sent SIGINT/SIGTERM, which unmount cleanly.\n"
+"A mountpoint_file that is a symlink is mounted over itself, not over the file it points to\n"
+"(which its owner, e.g. a DNS manager, keeps replacing by rename); renaming onto the mounted\n"
+"path then fails with EBUSY. Mounting over a symlink needs CAP_SYS_ADMIN.\n"
 	"A caller whose network namespace cannot be determined gets ESRCH (process not visible from\n"
 	"the daemon's pid namespace, or already gone), EINVAL (malformed ns link) or EACCES (the\n"
 	"daemon may not read the caller's ns link) and is never served another namespace's file.\n";
@@ -77,7 +85,7 @@ static const char usage[] =
 enum { OPT_LOG_LEVEL = 256, OPT_ACCESS_CHECK, OPT_NAMES, OPT_ETC_NETNS, OPT_FILTER, OPT_FALLBACK,
        OPT_GC_ON_START, OPT_NO_RECYCLE_CHECK, OPT_TAKEOVER, OPT_HELP, OPT_EXTENSION,
        OPT_DEFAULT_FILE, OPT_PROCFS, OPT_FUSE_OPT, OPT_VERSION, OPT_VERBOSE, OPT_KEY, OPT_MAX_SIZE,
-       OPT_GC_INTERVAL };
+       OPT_GC_INTERVAL, OPT_HOST_ORIGINAL };
 
 static const struct option longopts[] = {
 	{ "help", no_argument, NULL, OPT_HELP },
@@ -99,6 +107,7 @@ static const struct option longopts[] = {
 	{ "takeover", no_argument, NULL, OPT_TAKEOVER },
 	{ "max-size", required_argument, NULL, OPT_MAX_SIZE },
 	{ "gc-interval", required_argument, NULL, OPT_GC_INTERVAL },
+	{ "host-original", no_argument, NULL, OPT_HOST_ORIGINAL },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -201,6 +210,9 @@ enum rcfs_parse_result rcfs_options_parse(int argc, char **argv, struct rcfs_opt
 				return error(err, "--gc-interval must be a number of seconds from 1, not '%s'",
 					     optarg);
 			opts->gc_interval = (unsigned)n;
+			break;
+		case OPT_HOST_ORIGINAL:
+			opts->host_original = 1;
 			break;
 		case ':':
 			return error(err, "option '%s' needs an argument", option_name(argv, optname));

@@ -18,6 +18,7 @@ struct rcfs_options {
 	int takeover;             /* detach an earlier resolvconffs mount on the mountpoint */
 	int kernel_check;         /* --access-check=kernel: default_permissions on top of the daemon's */
 	unsigned gc_interval;     /* --gc-interval: seconds between clean-ups; 0: none */
+	int host_original;        /* --host-original: the daemon's namespace keeps the covered file */
 };
 
 /* What rcfs_options_parse asks the caller to do next. */

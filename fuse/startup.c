@@ -18,6 +18,7 @@
 #include "gc.h"
 #include "log.h"
 #include "mountinfo.h"
+#include "../core/host.h"
 
 /* An earlier resolvconffs mount on the same file: mounting again would stack a second daemon on
  * it (live), or fail on ENOTCONN (stale). Refuse unless told to take it over; the detaching
@@ -54,17 +55,12 @@ static int detach_earlier_mount(const char *path)
 
 static int check_mountpoint(const char *path)
 {
-	struct stat st;
+	struct rcfs_mountpoint mp;
+	int dangling;
 
-	if (stat(path, &st) < 0) {
-		fprintf(stderr, "resolvconffs: mountpoint '%s': %s\n", path, strerror(errno));
+	if (rcfs_mountpoint_open(path, &mp, &dangling))
 		return -1;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		fprintf(stderr, "resolvconffs: mountpoint '%s' is %s, not a regular file\n", path,
-			S_ISDIR(st.st_mode) ? "a directory" : "a special file");
-		return -1;
-	}
+	rcfs_mountpoint_close(&mp);
 	return 0;
 }
 
@@ -202,10 +198,10 @@ int rcfs_startup_takeover(const char *path)
  * while a request waits for it: every thread ends up waiting on another, unkillably. */
 static int check_template(const struct rcfs_options *o)
 {
-	char tmpl[PATH_MAX], mnt[PATH_MAX];
+	char mnt[PATH_MAX];
 
-	if (!o->cfg.template_path || rcfs_mount_path(o->cfg.template_path, tmpl) ||
-	    rcfs_mount_path(o->mountpoint, mnt) || strcmp(tmpl, mnt))
+	if (!o->cfg.template_path || rcfs_mount_path(o->mountpoint, mnt) ||
+	    rcfs_path_reaches(o->cfg.template_path, mnt) != 1)
 		return 0;
 	fprintf(stderr, "resolvconffs: default file '%s' is the mountpoint '%s' itself: copy it "
 		"first (cp %s %s.bak) and give the copy\n", o->cfg.template_path, o->mountpoint,
@@ -238,6 +234,28 @@ int rcfs_startup_mount_dev(struct rcfs_daemon *d, const char *path)
 		return -1;
 	}
 	d->ctx.mount_dev = makedev(sx.stx_dev_major, sx.stx_dev_minor);
+	return 0;
+}
+
+int rcfs_startup_cover(struct rcfs_daemon *d, const struct rcfs_options *o,
+		       struct rcfs_mountpoint *mp)
+{
+	int dangling, ret;
+
+	if (rcfs_mountpoint_open(o->mountpoint, mp, &dangling))
+		return -1;
+	if (dangling)
+		rcfs_log(d->log_level, RCFS_LOG_WARNING, "mountpoint '%s' is a symlink to '%s', "
+			 "which does not exist (yet)", o->mountpoint, mp->link);
+	if (!o->host_original)
+		return 0;
+	ret = rcfs_host_init(&d->ctx, mp->fd, o->mountpoint);
+	if (ret) {
+		fprintf(stderr, "resolvconffs: --host-original: %s\n", ret == -EINVAL ?
+			"needs a namespace key (-k), to know the daemon's own namespace" :
+			strerror(-ret));
+		return -1;
+	}
 	return 0;
 }
 

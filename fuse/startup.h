@@ -3,6 +3,7 @@
 #ifndef RCFS_STARTUP_H
 #define RCFS_STARTUP_H
 
+#include "mount.h"
 #include "ops.h"
 #include "options.h"
 
@@ -23,6 +24,11 @@ int rcfs_startup_context(struct rcfs_daemon *d, struct rcfs_config *cfg);
  * descriptor limit, and with --gc-on-start remove the files of dead namespaces and stale copies.
  * Returns 0 or -1. */
 int rcfs_startup_prepare(struct rcfs_daemon *d, const struct rcfs_options *o);
+
+/* Open the mountpoint as it is before mounting (mount.h), and with --host-original keep what it
+ * covers for the daemon's own namespace (core/host.h). Returns 0 or -1 after one line. */
+int rcfs_startup_cover(struct rcfs_daemon *d, const struct rcfs_options *o,
+		       struct rcfs_mountpoint *mp);
 
 /* Learn the device of our new mount on path (without asking the daemon), so that no request
  * calls into it (core/statat.h). Returns 0 or -1. */

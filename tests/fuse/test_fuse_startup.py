@@ -57,8 +57,6 @@ CASES = [
      [r"extension", r"\.\./x", r"/"]),
     ("extension-only-slash", [], ["--extension=/", "backing", "mnt"],
      [r"extension", r"/"]),
-    ("procfs-empty-directory", [], ["-P", "emptyproc", "backing", "mnt"],
-     [r"procfs", r"emptyproc"]),
     ("procfs-without-links", [], ["-P", "proc-nolinks", "backing", "mnt"],
      [r"procfs", r"proc-nolinks"]),
     ("procfs-missing", [], ["-P", "nonexistent", "backing", "mnt"],
