@@ -381,7 +381,7 @@ int rcfs_ctx_check_procfs(const struct rcfs_ctx *ctx)
 	char self[24];
 	struct dirent *de;
 	DIR *dir;
-	int fd, found = 0, pids = 0;
+	int fd, found = 0, entries = 0;
 
 	snprintf(self, sizeof(self), "%ld", (long)getpid());
 	if (has_nslink(ctx, self))
@@ -397,12 +397,12 @@ int rcfs_ctx_check_procfs(const struct rcfs_ctx *ctx)
 		return -errno;
 	}
 	while (!found && (de = readdir(dir))) {
-		pids += is_pid_name(de->d_name);
+		entries += strcmp(de->d_name, ".") && strcmp(de->d_name, "..");
 		found = is_pid_name(de->d_name) && has_nslink(ctx, de->d_name);
 	}
 	closedir(dir);
 	if (found)
 		return 0;
 	/* A fake tree may be filled as processes appear: empty at start is a layout, not a fault. */
-	return pids || ctx->real_procfs ? -ENOENT : 1;
+	return entries || ctx->real_procfs ? -ENOENT : 1;
 }

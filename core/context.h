@@ -98,8 +98,8 @@ int rcfs_ctx_init(struct rcfs_ctx *ctx, const struct rcfs_config *cfg, struct rc
 void rcfs_ctx_fini(struct rcfs_ctx *ctx);
 
 /* Check that the procfs root has at least one readable `<pid>/ns/<kind>` link (its own pid's, or
- * any numeric entry's in a fake tree). Returns 0; 1 for a fake tree (not a procfs) that has no
- * <pid> entry yet; or -ENOENT when none of its entries has a readable link. */
+ * any numeric entry's in a fake tree). Returns 0; 1 for a fake tree (not a procfs) that is still
+ * empty; or -ENOENT when none of its entries has a readable link. */
 int rcfs_ctx_check_procfs(const struct rcfs_ctx *ctx);
 
 #endif

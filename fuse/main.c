@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,6 +83,25 @@ static int mount_session(struct fuse_session *se, const struct rcfs_options *o,
 	return ret;
 }
 
+/* Mount options a mount over a symlink cannot honour are a configuration error, found before
+ * anything is mounted. */
+static int check_link_opts(const struct rcfs_options *o, const struct rcfs_mountpoint *mp)
+{
+	char *opts;
+	int ret;
+
+	if (!mp->is_link)
+		return 0;
+	opts = mount_opts(o);
+	if (!opts) {
+		fprintf(stderr, "resolvconffs: out of memory\n");
+		return -1;
+	}
+	ret = rcfs_mount_link_check(opts);
+	free(opts);
+	return ret;
+}
+
 static void describe_mountpoint(const struct rcfs_options *o, const struct rcfs_mountpoint *mp,
 				char *buf, size_t size)
 {
@@ -147,6 +167,16 @@ static void sever_session_fd(struct fuse_session *se)
 	close(p[1]);
 }
 
+/* Whether the kernel still holds our connection: once our mount is gone (unmounted, or detached
+ * by a --takeover and released), the session's descriptor polls POLLERR. A mount id cannot
+ * tell: the kernel gives a released id to the next mount, the newcomer's. */
+static int connected(struct fuse_session *se)
+{
+	struct pollfd p = { .fd = fuse_session_fd(se), .events = POLLIN };
+
+	return poll(&p, 1, 0) >= 0 && !(p.revents & POLLERR);
+}
+
 /* Our own unmount of a mount made over a symlink (libfuse knows it only as /dev/fd/N): the path
  * leads onto the mount's root, never through the link beneath. */
 static void unmount_link(const struct rcfs_daemon *d, const char *abs)
@@ -205,7 +235,7 @@ err_mount:
 	if (mount_id >= 0 && now >= 0 && now != mount_id)
 		rcfs_log(d->log_level, RCFS_LOG_INFO,
 			 "%s was taken over by another mount: leaving it alone", o->mountpoint);
-	else if (mp->is_link && now == mount_id)
+	else if (mp->is_link && now == mount_id && connected(se))
 		unmount_link(d, abs);
 	if (mp->is_link || (mount_id >= 0 && now != mount_id))
 		sever_session_fd(se);
@@ -248,7 +278,8 @@ int main(int argc, char **argv)
 	    rcfs_startup_context(&daemon, &opts.cfg))
 		goto out_opts;
 	if ((earlier && rcfs_startup_takeover(opts.mountpoint)) ||
-	    rcfs_startup_cover(&daemon, &opts, &mp) || rcfs_startup_prepare(&daemon, &opts))
+	    rcfs_startup_cover(&daemon, &opts, &mp) || rcfs_startup_prepare(&daemon, &opts) ||
+	    check_link_opts(&opts, &mp))
 		goto out_ctx;
 	ret = serve(&daemon, &opts, &mp, argv[0]);
 out_ctx:

@@ -131,6 +131,13 @@ static int build_args(struct mount_args *a, int fuse_fd, const char *opts)
 	return ret;
 }
 
+int rcfs_mount_link_check(const char *opts)
+{
+	struct mount_args a;
+
+	return build_args(&a, -1, opts);
+}
+
 int rcfs_mount_link(struct fuse_session *se, const struct rcfs_mountpoint *mp, const char *path,
 		    const char *opts)
 {

@@ -23,6 +23,10 @@ int rcfs_mountpoint_open(const char *path, struct rcfs_mountpoint *mp, int *dang
 /* Close mp's descriptor; safe after a failed or no open. */
 void rcfs_mountpoint_close(struct rcfs_mountpoint *mp);
 
+/* Check that the comma-separated mount options opts can be honoured by rcfs_mount_link. Prints
+ * one line and returns -1 when not. */
+int rcfs_mount_link_check(const char *opts);
+
 /* Mount se on the symlink mp itself with the comma-separated mount options opts (those
  * fuse_session_new accepted), then hand se the connection as an already mounted one. Prints
  * one line and returns -1 on failure, with nothing mounted. */

@@ -123,7 +123,7 @@ int rcfs_startup_context(struct rcfs_daemon *d, struct rcfs_config *cfg)
 	}
 	if (ret > 0)
 		rcfs_log(d->log_level, RCFS_LOG_WARNING, "procfs '%s' is not a procfs and has no "
-			 "<pid> entries yet: callers get ESRCH until their <pid>/ns/%s appears",
+			 "entries yet: callers get ESRCH until their <pid>/ns/%s appears",
 			 cfg->procfs, ctx->ns_kind);
 	if (ctx->key_source == RCFS_KEY_NS && check_procfs_pid_ns(ctx, cfg->procfs)) {
 		rcfs_ctx_fini(ctx);
