@@ -237,3 +237,187 @@ def held_by_a_process(ns_id):
         except OSError:
             continue
     return False
+
+
+# --- private mount namespaces and symlinked mountpoints -------------------------------------
+# (test_symlink_mount, test_host_original, test_empty_procfs, test_takeover's symlink tests)
+import shlex  # noqa: E402 (this section is appended)
+
+CLONE_NEWNS = 0x00020000
+MS_BIND, MS_REC, MS_PRIVATE = 0x1000, 0x4000, 0x40000
+
+
+def _check(ret, what):
+    if ret != 0:
+        e = fuseutil.ctypes.get_errno()
+        raise OSError(e, f"{what}: {os.strerror(e)}")
+
+
+@contextlib.contextmanager
+def private_mount_namespace():
+    """Run the body with this (single-threaded) test process in a mount namespace of its own,
+    every mount in it private: daemons and callers started meanwhile inherit it, so their mounts
+    are seen by the test and by nobody outside. Afterwards the process goes back to its former
+    namespace (and directory); the private one dies with the last process left in it."""
+    libc = fuseutil._libc
+    home = os.open("/proc/self/ns/mnt", os.O_RDONLY | os.O_CLOEXEC)
+    cwd = os.getcwd()
+    try:
+        _check(libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
+        _check(libc.mount(b"none", b"/", None, fuseutil.ctypes.c_ulong(MS_REC | MS_PRIVATE), None),
+               "mount --make-rprivate /")
+        yield
+    finally:
+        _check(libc.setns(home, CLONE_NEWNS), "setns back to the test's mount namespace")
+        os.close(home)
+        os.chdir(cwd)
+
+
+@pytest.fixture
+def private_mounts(root_env):
+    """The test runs in a private mount namespace (private_mount_namespace). Request it before
+    any fixture that starts daemons (`@pytest.mark.usefixtures("private_mounts")`, or as an
+    autouse fixture of the module), so that those are torn down inside it."""
+    with private_mount_namespace():
+        yield
+
+
+def bind_nofollow(src, dst):
+    """Bind-mount src over dst, neither followed when it is a symlink (mount(2) on O_PATH
+    descriptors' /proc/self/fd paths): a symlink can be put in place of a file."""
+    fds = [os.open(p, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC) for p in (src, dst)]
+    try:
+        _check(fuseutil._libc.mount(f"/proc/self/fd/{fds[0]}".encode(),
+                                    f"/proc/self/fd/{fds[1]}".encode(), None,
+                                    fuseutil.ctypes.c_ulong(MS_BIND), None),
+               f"bind {src} over {dst}")
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+# Where each DNS manager keeps the file /etc/resolv.conf links to, and how the link is written:
+# (file under the tree, link text relative to etc/ or None for an absolute link).
+HOST_LAYOUTS = {
+    "systemd-resolved": ("run/systemd/resolve/stub-resolv.conf",
+                         "../run/systemd/resolve/stub-resolv.conf"),
+    "resolvconf": ("run/resolvconf/resolv.conf", None),
+    "NetworkManager": ("run/NetworkManager/resolv.conf", None),
+}
+
+
+class HostTree:
+    """A temporary tree laid out like a host whose /etc/resolv.conf is a DNS manager's symlink:
+    ROOT/etc/resolv.conf -> the manager's file (HOST_LAYOUTS). (A daemon keeps its backing
+    directory in a workdir of its own, which its teardown removes.) update() replaces the manager's file the way the managers do: a new file written in the same
+    directory, renamed over the old one."""
+
+    def __init__(self, layout="systemd-resolved", content=b"nameserver 127.0.0.53\n", root=None):
+        self.layout = layout
+        self.root = root or fuseutil.new_workdir(f"host-{layout}")
+        rel, text = HOST_LAYOUTS[layout]
+        self.target = os.path.join(self.root, rel)
+        self.link = os.path.join(self.root, "etc", "resolv.conf")
+        self.text = text or self.target
+        for d in (os.path.dirname(self.target), os.path.dirname(self.link)):
+            os.makedirs(d, mode=0o755, exist_ok=True)
+        if content is not None:
+            self.update(content)
+        os.symlink(self.text, self.link)
+
+    def update(self, content, tmpname=".tmp"):
+        """Write content to a temporary file beside the manager's file and rename it over it;
+        returns the new file's os.stat."""
+        tmp = os.path.join(os.path.dirname(self.target), tmpname)
+        with open(tmp, "wb") as f:
+            f.write(content)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, self.target)
+        return os.stat(self.target)
+
+    def read_target(self):
+        with open(self.target, "rb") as f:
+            return f.read()
+
+
+class MountedOn(fuseutil.Daemon):
+    """A daemon over a mountpoint of the test's choosing (a symlink, or a file in a HostTree),
+    rather than the fresh `mnt` file Daemon makes (and writes into). Reproducers run it in a
+    private mount namespace, as the tests do. arg, when given, is what the command line names
+    instead of the (absolute) mountpoint, e.g. a path relative to the workdir it runs in."""
+
+    def __init__(self, binary, mountpoint, arg=None, **kw):
+        super().__init__(binary, **kw)
+        self.mnt = mountpoint
+        self.args = [*self.args[:-1], arg or mountpoint]
+
+    def reproducer(self):
+        return ("unshare -m --propagation private sh -c "
+                + shlex.quote(f"cd {shlex.quote(self.workdir)} && "
+                              f"{shlex.join(self.cmdline(self.repro_binary))}"))
+
+
+@pytest.fixture
+def mount_on(request, rcfs_bin, repro_bin):
+    """mount_on(mountpoint, wait=True, **kw) starts a MountedOn daemon (fuseutil.Daemon's
+    keywords); each is torn down at
+    the end of the test, and its problems fail the test."""
+    started = []
+
+    def start(mountpoint, wait=True, **kw):
+        d = MountedOn(rcfs_bin, mountpoint, repro_binary=repro_bin, **kw)
+        started.append(d)
+        d.start()
+        if wait:
+            d.wait_mounted()
+        return d
+
+    yield start
+    rep = getattr(request.node, "rep_call", None)
+    problems = []
+    for d in reversed(started):
+        problems += d.teardown(keep=rep is not None and rep.failed)
+    if problems:
+        pytest.fail("\n".join(problems))
+
+
+def serving_line(daemon):
+    """The daemon's startup line (it is logged once the mount is in place)."""
+    lines = [ln for ln in daemon.stderr_lines() if ln.startswith("resolvconffs: serving ")]
+    assert len(lines) == 1, daemon.stderr_text()
+    return lines[0]
+
+
+def refused_with(binary, argv, cwd, status=2, repro_binary=None, wrapper=()):
+    """As refused(), and the exit status must be status. Returns the one stderr line."""
+    before = tree(cwd)
+    repro = f"cd {cwd} && {shlex.join([*wrapper, repro_binary or binary, *argv])}"
+    proc = subprocess.Popen([*wrapper, binary, *argv], cwd=cwd, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out, err = proc.communicate(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.communicate(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.communicate(timeout=TIMEOUT)
+        log = []
+        for e in any_mount_under(cwd):
+            fuseutil.unmount_all(e["mountpoint"], log)
+        pytest.fail(f"the daemon started instead of refusing\nreproducer: {repro}")
+    lines = err.decode(errors="replace").splitlines()
+    assert proc.returncode == status, (f"exit status {proc.returncode}, expected {status}; "
+                                       f"{lines!r}\nreproducer: {repro}")
+    assert len(lines) == 1, f"expected exactly one stderr line, got {lines!r}\nreproducer: {repro}"
+    assert out == b"", (out, repro)
+    assert not any_mount_under(cwd), f"something is mounted under {cwd}\nreproducer: {repro}"
+    assert tree(cwd) == before, f"the directory tree changed\nreproducer: {repro}"
+    return lines[0]
+
+
+def umount_nofollow(path):
+    """umount2(path, UMOUNT_NOFOLLOW): remove the mount on a symlink itself (umount(8) would
+    follow it once nothing covers it; a bind_nofollow of a symlink, say)."""
+    _check(fuseutil._libc.umount2(os.fsencode(path), 8), f"umount2({path}, UMOUNT_NOFOLLOW)")

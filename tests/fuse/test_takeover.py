@@ -194,8 +194,14 @@ def test_takeover_with_a_configuration_error_leaves_the_live_mount(mount, rcfs_b
 
 
 # --- a mountpoint given through a symlink ------------------------------------------------------
-# On a systemd-resolved host /etc/resolv.conf is a symlink (../run/systemd/resolve/stub-resolv.conf)
-# and mount(2) follows it: the earlier mount sits on the symlink's target.
+# On a host whose DNS manager owns the file, /etc/resolv.conf is a symlink
+# (../run/systemd/resolve/stub-resolv.conf). The daemon mounts on the symlink itself, never on its
+# target (mount(2) on its O_PATH descriptor): an earlier mount is looked for on the link, and a
+# mount on the link's target is another file's. These run in a private mount namespace each.
+import stat  # noqa: E402 (this section's own)
+
+from featutil import mount_on, private_mounts  # noqa: E402,F401
+
 
 def symlink_to(target):
     d = new_workdir("link")
@@ -204,38 +210,90 @@ def symlink_to(target):
     return link
 
 
-def test_symlinked_mountpoint_live_mount_is_refused(mount, rcfs_bin, repro_bin):
+def link_intact(link, target):
+    assert not rcfs_mounts(link), "a mount is left on the link"
+    assert stat.S_ISLNK(os.lstat(link).st_mode) and os.readlink(link) == target
+
+
+def cat(path):
+    return run(["cat", path], check=True).stdout
+
+
+@pytest.mark.usefixtures("private_mounts")
+def test_symlink_to_a_live_mount_is_mounted_over_itself(mount, over):
+    """The link leads to another daemon's mountpoint: that is no earlier mount on the link.
+    The second daemon mounts on the link itself; both serve, each on its own path."""
     m = mount(files={f"{host_netns_id()}.conf": OLD})
     link = symlink_to(m.mnt)
+    d = over(link)
+    (entry,) = rcfs_mounts(link)
+    assert len(rcfs_mounts(m.mnt)) == 1, "the link's target got a second mount"
+    assert cat(link) == NEW
+    assert cat(m.mnt) == OLD
+    assert d.teardown() == []
+    link_intact(link, m.mnt)
+    assert cat(link) == OLD, "the link no longer leads to the first mount"
+    assert m.proc.poll() is None, "the first daemon exited"
+    assert m.teardown() == []
+
+
+@pytest.mark.usefixtures("private_mounts")
+def test_symlinked_mountpoint_live_mount_is_refused(mount_on, rcfs_bin, repro_bin):
+    target = new_workdir("target") + "/stub-resolv.conf"
+    with open(target, "wb") as f:
+        f.write(b"the manager's file\n")
+    link = symlink_to(target)
+    m = mount_on(link, files={f"{host_netns_id()}.conf": OLD})
     line = refused_over(rcfs_bin, link, repro_bin=repro_bin)
-    assert "already a resolvconffs mount" in line and "live" in line, line
-    assert len(rcfs_mounts(m.mnt)) == 1
-    assert run(["cat", link], check=True).stdout == OLD
+    assert link in line and "already a resolvconffs mount" in line and "live" in line, line
+    assert "--takeover" in line, line
+    assert len(rcfs_mounts(link)) == 1 and not rcfs_mounts(target)
+    assert m.proc.poll() is None, "the live daemon exited"
+    assert cat(link) == OLD
+    assert m.teardown() == []
+    link_intact(link, target)
 
 
-def test_symlinked_mountpoint_stale_mount_names_the_recovery(mount, rcfs_bin, repro_bin):
-    m = mount(files={f"{host_netns_id()}.conf": OLD}, expect_exit=-signal.SIGKILL)
+@pytest.mark.usefixtures("private_mounts")
+def test_symlinked_mountpoint_stale_mount_names_the_recovery(mount_on, rcfs_bin, repro_bin):
+    target = new_workdir("target") + "/stub-resolv.conf"
+    with open(target, "wb") as f:
+        f.write(b"the manager's file\n")
+    link = symlink_to(target)
+    m = mount_on(link, files={f"{host_netns_id()}.conf": OLD}, expect_exit=-signal.SIGKILL)
     kill_hard(m)
-    link = symlink_to(m.mnt)
-    try:
-        line = refused_over(rcfs_bin, link, repro_bin=repro_bin)
-        assert "stale" in line and "fusermount3 -u" in line and "--takeover" in line, line
-    finally:
-        run(["fusermount3", "-u", m.mnt])
+    line = refused_over(rcfs_bin, link, repro_bin=repro_bin)
+    assert link in line and "stale" in line and "fusermount3 -u" in line, line
+    assert "--takeover" in line, line
+    assert len(rcfs_mounts(link)) == 1, "the refusal changed the stale mount"
+    # The recovery it names works on the link, and leaves the link as it was.
+    run(["fusermount3", "-u", link], check=True)
+    link_intact(link, target)
+    assert m.teardown() == []
 
 
-def test_symlinked_mountpoint_stale_mount_takeover(mount, over):
-    m = mount(files={f"{host_netns_id()}.conf": OLD}, expect_exit=-signal.SIGKILL)
-    kill_hard(m)
-    link = symlink_to(m.mnt)
-    d = over(link, args=["--takeover"], wait=False, stderr_ok=[r"resolvconffs: .*"])
-    try:
-        wait_for(lambda: d.proc.poll() is not None or any(
-            ln.startswith(SERVING) for ln in d.stderr_lines()), TIMEOUT, "the daemon to start")
-        assert d.proc.poll() is None, (f"--takeover through a symlink failed: {d.stderr_text()}"
-                                       f"\nreproducer: {d.reproducer()}")
-        assert len(rcfs_mounts(m.mnt)) == 1, "the stale mount is still stacked under the new one"
-        assert run(["cat", link], check=True).stdout == NEW
-    finally:
-        assert d.teardown(check=False) == []
-        run(["fusermount3", "-u", m.mnt])
+@pytest.mark.parametrize("earlier", ["live", "stale"])
+@pytest.mark.usefixtures("private_mounts")
+def test_symlinked_mountpoint_takeover(mount_on, over, earlier):
+    target = new_workdir("target") + "/stub-resolv.conf"
+    with open(target, "wb") as f:
+        f.write(b"the manager's file\n")
+    link = symlink_to(target)
+    m = mount_on(link, files={f"{host_netns_id()}.conf": OLD},
+                 expect_exit=-signal.SIGKILL if earlier == "stale" else None)
+    if earlier == "stale":
+        kill_hard(m)
+    d = over(link, args=["--takeover"])
+    if earlier == "live":
+        wait_for(lambda: m.proc.poll() is not None, TIMEOUT, "the detached daemon to exit")
+        assert m.proc.returncode == 0, m.stderr_text()
+    mounts = rcfs_mounts(link)
+    assert len(mounts) == 1, (f"expected the newcomer's mount alone on the link: {mounts}; "
+                              f"newcomer's stderr: {d.stderr_text()}")
+    assert not rcfs_mounts(target)
+    assert d.proc.poll() is None, f"the newcomer exited: {d.stderr_text()}"
+    assert cat(link) == NEW
+    assert d.teardown() == []
+    link_intact(link, target)
+    assert cat(link) == b"the manager's file\n"
+    assert m.teardown() == []
