@@ -61,8 +61,7 @@ static int served(const struct rcfs_ctx *ctx, const struct rcfs_target *t, const
 {
 	int ret = rcfs_regular(st);
 
-	if (!ret && !t->host && ctx->tmpl_ino && st->st_ino == ctx->tmpl_ino &&
-	    st->st_dev == ctx->tmpl_dev)
+	if (!ret && !t->host && rcfs_is_template(ctx, st))
 		return -EPERM;
 	return ret;
 }

@@ -47,6 +47,17 @@ int rcfs_lstatat(const struct rcfs_ctx *ctx, int dirfd, const char *name, struct
 	return statat(ctx, dirfd, name, AT_SYMLINK_NOFOLLOW, st);
 }
 
+int rcfs_is_template(const struct rcfs_ctx *ctx, const struct stat *st)
+{
+	struct stat now;
+
+	if (!ctx->tmpl_ino || st->st_ino != ctx->tmpl_ino || st->st_dev != ctx->tmpl_dev)
+		return 0;
+	/* Only on a match, which is rare: the common request costs nothing more. */
+	return rcfs_statat(ctx, AT_FDCWD, ctx->template_path, &now) != 0 ||
+	       (now.st_ino == ctx->tmpl_ino && now.st_dev == ctx->tmpl_dev);
+}
+
 int rcfs_openat(const struct rcfs_ctx *ctx, int dirfd, const char *name, int flags)
 {
 	struct open_how how = { .flags = (uint64_t)flags, .resolve = RESOLVE_NO_XDEV };

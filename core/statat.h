@@ -16,6 +16,11 @@ int rcfs_statat(const struct rcfs_ctx *ctx, int dirfd, const char *name, struct 
 /* The same without following a final symlink. */
 int rcfs_lstatat(const struct rcfs_ctx *ctx, int dirfd, const char *name, struct stat *st);
 
+/* Whether st is the template's inode: the one recorded at startup, while the template path still
+ * leads to it. A manager that replaces the template by rename frees that inode number, which
+ * the file system may give to the next namespace's copy. Returns 1 or 0. */
+int rcfs_is_template(const struct rcfs_ctx *ctx, const struct stat *st);
+
 /* openat(dirfd, name, flags), never onto our own mount: -ELOOP there, as rcfs_statat. A name
  * that stays on its directory's mount (every plain backing file) costs the one openat2 call;
  * one that crosses a mount (a symlink to /run/..., or onto the mountpoint) is looked at first.

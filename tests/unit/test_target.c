@@ -638,6 +638,35 @@ Test(target, the_templates_inode_is_never_served)
 	rcfs_ctx_fini(&ctx);
 }
 
+/* A manager replaces a live template by rename; the file system may give the old inode number to
+ * the next namespace's copy. The inode that was the template (here kept by a hard link, as a
+ * reused number would look) is then an ordinary file, served as usual. */
+Test(target, an_inode_the_template_no_longer_has_is_served)
+{
+	struct rcfs_config cfg;
+	struct rcfs_caller c = caller(10);
+	char path[PATH_MAX], tmp[PATH_MAX];
+	struct stat st;
+	int fd;
+
+	make_tree();
+	th_fake_ns(procfs, 10, "net:[1]");
+	in_backing(path, "1.conf");
+	cr_assert_eq(link(tmpl_path, path), 0);
+	cfg = base_config();
+	init(&cfg);
+	cr_expect_eq(rcfs_stat(&ctx, &c, &st), -EPERM);
+	snprintf(tmp, sizeof(tmp), "%s.new", tmpl_path);
+	th_write_file(tmp, "nameserver 192.0.2.99\n", 22, 0644);
+	cr_assert_eq(rename(tmp, tmpl_path), 0);
+	cr_expect_eq(rcfs_stat(&ctx, &c, &st), 0);
+	fd = rcfs_open(&ctx, &c, O_RDONLY);
+	cr_expect_geq(fd, 0, "rcfs_open: %s", strerror(-fd));
+	if (fd >= 0)
+		rcfs_close(fd);
+	rcfs_ctx_fini(&ctx);
+}
+
 /* ----- recycled ids through rcfs_open ---------------------------------------------------------- */
 
 static uint64_t self_ino, self_id;
