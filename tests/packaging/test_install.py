@@ -57,8 +57,10 @@ def test_install_default_prefix_and_uninstall(pkg_build, tmp_path, version):
     unit = (dest / "usr/local/lib/systemd/system/resolvconffs.service").read_text()
     assert not re.search(r"@[A-Z]+@", unit), "unsubstituted placeholder in the unit"
     cmds = unit_commands(unit)
-    assert cmds["ExecStart"].startswith("/usr/local/bin/resolvconffs ")
     helper = "/usr/local/libexec/resolvconffs/resolvconffs-helper"
+    # The helper chooses the template and execs the daemon, which stays the unit's main process.
+    assert cmds["ExecStart"] == f"{helper} start"
+    assert "Environment=RCFS_DAEMON=/usr/local/bin/resolvconffs\n" in unit
     assert cmds["ExecStartPre"] == f"{helper} start-pre"
     assert cmds["ExecStopPost"] == f"{helper} stop-post"
 
@@ -79,8 +81,10 @@ def test_install_honours_every_directory_variable(pkg_build, tmp_path):
     make("install", f"DESTDIR={dest}", *args, b=pkg_build)
     assert tree(dest) == expected_tree(dirs["BINDIR"], dirs["LIBEXECDIR"], dirs["MANDIR"],
                                        dirs["SYSTEMDUNITDIR"])
-    cmds = unit_commands((dest / "etc/systemd/system/resolvconffs.service").read_text())
-    assert cmds["ExecStart"].startswith("/opt/rcfs/sbin/resolvconffs ")
+    unit = (dest / "etc/systemd/system/resolvconffs.service").read_text()
+    cmds = unit_commands(unit)
+    assert cmds["ExecStart"] == "/opt/rcfs/lib/resolvconffs/resolvconffs-helper start"
+    assert "Environment=RCFS_DAEMON=/opt/rcfs/sbin/resolvconffs\n" in unit
     assert cmds["ExecStartPre"] == "/opt/rcfs/lib/resolvconffs/resolvconffs-helper start-pre"
     make("uninstall", f"DESTDIR={dest}", *args, b=pkg_build)
     assert tree(dest) == {}
