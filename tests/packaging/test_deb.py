@@ -71,6 +71,19 @@ def test_package_contents_and_metadata(deb, version):
 
 
 @pytest.mark.packaging_slow
+def test_license_is_shipped(deb, version, tmp_path):
+    """MIT or Apache-2.0: both texts in the dist tarball, both named in the installed copyright."""
+    src = deb.parent / f"{PKG}-{version}"
+    for name in ("LICENSE-MIT", "LICENSE-APACHE"):
+        assert (src / name).is_file(), f"{name} is not in the dist tarball"
+    run(["dpkg-deb", "-x", str(deb), str(tmp_path)])
+    text = (tmp_path / "usr/share/doc" / PKG / "copyright").read_text()
+    licenses = re.findall(r"^License: (.*)$", text, re.M)
+    assert licenses == ["MIT or Apache-2.0", "MIT", "Apache-2.0"], licenses
+    assert "/usr/share/common-licenses/Apache-2.0" in text
+
+
+@pytest.mark.packaging_slow
 def test_lintian_is_clean(deb):
     require_tool("lintian", "lintian")
     changes = next(deb.parent.glob("*.changes"))
