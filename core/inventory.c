@@ -267,7 +267,9 @@ static void classify(const struct rcfs_ctx *ctx, struct rcfs_file *f)
  * its inode from startup, and by its name, which a template replaced since still has. */
 static int is_template(const struct rcfs_ctx *ctx, const char *name, const struct stat *st)
 {
-	return rcfs_is_template(ctx, st) || (ctx->tmpl_base[0] && !strcmp(name, ctx->tmpl_base));
+	/* The inode known at startup, even once replaced: a hard link to it is left alone. */
+	return (ctx->tmpl_ino && st->st_ino == ctx->tmpl_ino && st->st_dev == ctx->tmpl_dev) ||
+	       (ctx->tmpl_base[0] && !strcmp(name, ctx->tmpl_base));
 }
 
 static int scan_files(const struct rcfs_ctx *ctx, struct rcfs_inventory *inv)

@@ -656,7 +656,7 @@ Test(target, an_inode_the_template_no_longer_has_is_served)
 	cfg = base_config();
 	init(&cfg);
 	cr_expect_eq(rcfs_stat(&ctx, &c, &st), -EPERM);
-	snprintf(tmp, sizeof(tmp), "%s.new", tmpl_path);
+	th_pathf(tmp, "%s.new", tmpl_path);
 	th_write_file(tmp, "nameserver 192.0.2.99\n", 22, 0644);
 	cr_assert_eq(rename(tmp, tmpl_path), 0);
 	cr_expect_eq(rcfs_stat(&ctx, &c, &st), 0);
