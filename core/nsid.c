@@ -13,7 +13,7 @@
 #define NS_GET_ID _IOR(0xb7, 13, uint64_t)
 #endif
 
-static int ioctl_id(int fd, uint64_t *id)
+int rcfs_nsid_of_fd(int fd, uint64_t *id)
 {
 	return ioctl(fd, NS_GET_ID, id) == 0 ? 0 : -errno;
 }
@@ -26,7 +26,7 @@ int rcfs_nsid_supported(void)
 
 	if (fd < 0)
 		return 0;
-	ret = ioctl_id(fd, &id);
+	ret = rcfs_nsid_of_fd(fd, &id);
 	close(fd);
 	return ret == 0;
 }
@@ -42,7 +42,7 @@ int rcfs_nsid_of(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller, u
 	fd = openat(ctx->procfs_fd, path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	ret = ioctl_id(fd, id);
+	ret = rcfs_nsid_of_fd(fd, id);
 	close(fd);
 	return ret;
 }

@@ -19,6 +19,10 @@ int rcfs_nsid_supported(void);
  * -ENOTTY without NS_GET_ID, -ENOENT in a fake procfs whose links point nowhere). */
 int rcfs_nsid_of(const struct rcfs_ctx *ctx, const struct rcfs_caller *caller, uint64_t *id);
 
+/* The unique id of the namespace open as fd. Returns 0 or a negative errno (-ENOTTY without
+ * NS_GET_ID). */
+int rcfs_nsid_of_fd(int fd, uint64_t *id);
+
 /* Record id on the open file fd (best effort: file systems without user xattrs keep none). */
 void rcfs_nsid_record(int fd, uint64_t id);
 

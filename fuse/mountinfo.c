@@ -1,4 +1,5 @@
 #include "mountinfo.h"
+#include "../core/mounttab.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -9,70 +10,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Absolute path of path's directory plus its last component as given: realpath on the whole
- * path would fail with ENOTCONN on a dead mount. */
-static int absolute(const char *path, char *out, size_t size)
-{
-	char dir[PATH_MAX], real[PATH_MAX];
-	const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
-	size_t dlen = slash ? (size_t)(slash - path) : 0;
-
-	if (dlen >= sizeof(dir))
-		return -ENAMETOOLONG;
-	if (slash) {
-		memcpy(dir, path, dlen ? dlen : 1); /* "/x": the directory is "/" */
-		dir[dlen ? dlen : 1] = '\0';
-	} else {
-		strcpy(dir, ".");
-	}
-	if (!realpath(dir, real))
-		return -errno;
-	if ((size_t)snprintf(out, size, "%s/%s", strcmp(real, "/") ? real : "", base) >= size)
-		return -ENAMETOOLONG;
-	return 0;
-}
-
-/* mountinfo escapes space, tab, newline and backslash as \ooo. */
-static void unescape(char *s)
-{
-	char *w = s;
-
-	for (; *s; s++) {
-		if (s[0] == '\\' && s[1] >= '0' && s[1] <= '3' && s[2] >= '0' && s[2] <= '7' &&
-		    s[3] >= '0' && s[3] <= '7') {
-			*w++ = (char)((s[1] - '0') * 64 + (s[2] - '0') * 8 + (s[3] - '0'));
-			s += 3;
-		} else {
-			*w++ = *s;
-		}
-	}
-	*w = '\0';
-}
-
-/* Fields of one mountinfo line: 1st is the mount id, 5th the mount point, the one after " - "
- * the type. Returns the mount id of a resolvconffs mount at path, or -1. */
+/* A line's mount id when it is a resolvconffs mount at path, or -1. */
 static int line_matches(char *line, const char *path)
 {
-	char *mnt = NULL, *type = NULL, *tok, *save = NULL;
-	int field = 0, after_sep = 0, id = -1;
+	char *mnt, *type;
+	int id;
 
-	for (tok = strtok_r(line, " ", &save); tok; tok = strtok_r(NULL, " ", &save)) {
-		field++;
-		if (field == 1)
-			id = atoi(tok);
-		if (field == 5)
-			mnt = tok;
-		if (after_sep) {
-			type = tok;
-			break;
-		}
-		if (field > 6 && !strcmp(tok, "-"))
-			after_sep = 1;
-	}
-	if (!mnt || !type)
+	if (rcfs_mounttab_fields(line, &id, &mnt, &type))
 		return -1;
-	unescape(mnt);
-	return !strcmp(mnt, path) && !strcmp(type, "fuse.resolvconffs") ? id : -1;
+	return !strcmp(mnt, path) && !strcmp(type, RCFS_FSTYPE) ? id : -1;
 }
 
 /* The next path in a chain of final symlinks: the link's text, relative to the link's directory.
@@ -105,7 +51,7 @@ int rcfs_path_reaches(const char *path, const char *abs)
 	if ((size_t)snprintf(cur, sizeof(cur), "%s", path) >= sizeof(cur))
 		return -ENAMETOOLONG;
 	for (int hops = 0; hops < 40 && ret == 1; hops++) {
-		if (absolute(cur, here, sizeof(here)) == 0 && !strcmp(here, abs))
+		if (rcfs_mounttab_path(cur, here) == 0 && !strcmp(here, abs))
 			return 1;
 		ret = next_hop(cur);
 	}
@@ -114,7 +60,7 @@ int rcfs_path_reaches(const char *path, const char *abs)
 
 int rcfs_mount_path(const char *path, char abs[PATH_MAX])
 {
-	return absolute(path, abs, PATH_MAX);
+	return rcfs_mounttab_path(path, abs);
 }
 
 int rcfs_mount_id(const char *abs)
