@@ -1,208 +1,210 @@
-/* resolvconffs-ctl: the admin's view of a backing directory (list) and its clean-up (gc). */
+/* resolvconffs-ctl: the admin's view of a backing directory (list), its clean-up (gc), replacing
+ * one namespace's file (set) and finding the file a process is served (which). */
 #include <getopt.h>
-#include <inttypes.h>
-#include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include "../core/context.h"
-#include "../core/inventory.h"
+#include "ctl.h"
 
 static const char usage[] =
 	"Usage: resolvconffs-ctl list [OPTIONS] BACKING_DIRECTORY\n"
 	"       resolvconffs-ctl gc [--delete] [OPTIONS] BACKING_DIRECTORY\n"
+	"       resolvconffs-ctl set (--pid PID | --netns NAME | --id ID) [OPTIONS]\n"
+	"                            BACKING_DIRECTORY\n"
+	"       resolvconffs-ctl which --pid PID [OPTIONS] BACKING_DIRECTORY\n"
 	"\n"
-	"list  one row per backing file: key, ip-netns name, whether its namespace is alive (held\n"
-	"      by a process's or thread's ns link, or by an ip-netns name), how many processes are\n"
-	"      in it, size, modification time; then the live namespaces that have no file yet.\n"
-	"gc    show the id-named files whose namespace is dead (\"dead FILE\") and the stale\n"
-	"      copies the daemon moved aside when an id was reused (\"stale FILE.stale-N\");\n"
-	"      remove both with --delete (\"removed FILE\"). Named files and files whose names\n"
-	"      do not parse are never touched. Limit: a namespace kept alive only by an open fd\n"
-	"      or a bind mount outside the names directory looks dead.\n"
+	"list   one row per backing file: key, ip-netns name, whether its namespace is alive (held\n"
+	"       by a process's or thread's ns link, or by an ip-netns name), how many processes are\n"
+	"       in it, size, modification time; then the live namespaces that have no file yet.\n"
+	"gc     show the id-named files whose namespace is dead (\"dead FILE\") and the stale\n"
+	"       copies the daemon moved aside when an id was reused (\"stale FILE.stale-N\");\n"
+	"       remove both with --delete (\"removed FILE\"). Named files and files whose names\n"
+	"       do not parse are never touched. Limit: a namespace kept alive only by an open fd\n"
+	"       or a bind mount outside the names directory looks dead.\n"
+	"set    replace the file of one namespace with what stdin holds, atomically: readers see\n"
+	"       the old or the new content, never a mix. The namespace is that of process or\n"
+	"       thread PID, the one named NAME with `ip netns`, or the key ID itself. The file is\n"
+	"       <key>.<extension> in BACKING_DIRECTORY (NAME.<extension> with --names for a named\n"
+	"       namespace); it keeps the owner and mode of the file it replaces, a new one is\n"
+	"       root's with the mode of -d FILE, else 0644. A symlink or anything but a regular\n"
+	"       file in its place is refused. Prints nothing unless -v.\n"
+	"which  print the one file the daemon serves process or thread PID, given the daemon's\n"
+	"       mapping options: its backing file (or NAME.<extension>), its /etc/netns file, or\n"
+	"       the file beneath the mount (--host-original). A missing file: the path it will be\n"
+	"       created at, or the template (-d) when the namespace is served the template view;\n"
+	"       without -d the path, with exit status 1 (the process gets ENOENT).\n"
 	"\n"
 	"  -p, --extension EXTENSION  backing file extension (default: conf)\n"
 	"  -P, --procfs PROCFS        where to read <pid>/task/<tid>/ns/KIND (default: /proc)\n"
-	"  -k, --key KIND             namespace type the files are keyed by (default: net)\n"
-	"      --names[=DIR]          where ip-netns names live (default: /run/netns)\n"
+	"  -k, --key KIND             namespace type the files are keyed by (default: net); set\n"
+	"                             and which also take uid and gid\n"
+	"      --names[=DIR]          where ip-netns names live (default: /run/netns); set and\n"
+	"                             which: a named namespace's file is NAME.<extension>\n"
 	"      --delete               gc: remove the dead files and stale copies\n"
+	"      --pid PID              set, which: the namespace of process or thread PID\n"
+	"      --netns NAME           set: the namespace named NAME in the --names directory, or\n"
+	"                             in /run/netns\n"
+	"      --id ID                set: the key itself, a decimal number\n"
+	"  -d, --default-file FILE    set: a new file gets FILE's mode; which: the daemon's template\n"
+	"      --etc-netns[=DIR]      which: as the daemon's (DIR default /etc/netns; implies\n"
+	"                             --names); the file name is MOUNTPOINT's, see below\n"
+	"      --host-original[=MOUNTPOINT]\n"
+	"                             which: as the daemon's, mounted on MOUNTPOINT (default\n"
+	"                             /etc/resolv.conf); what the mount covers is looked at in\n"
+	"                             a private mount namespace (needs CAP_SYS_ADMIN)\n"
+	"  -v, --verbose              set: print the file's path; which: say why, on stderr\n"
 	"  -h, --help                 show this help\n";
 
-struct ctl_opts {
-	struct rcfs_config cfg;
-	const char *names_dir;
-	const char *command;
-	int delete;
+enum { OPT_NAMES = 256, OPT_DELETE, OPT_PID, OPT_NETNS, OPT_ID, OPT_ETC_NETNS,
+       OPT_HOST_ORIGINAL };
+
+static const struct option longopts[] = {
+	{ "extension", required_argument, NULL, 'p' },
+	{ "procfs", required_argument, NULL, 'P' },
+	{ "key", required_argument, NULL, 'k' },
+	{ "names", optional_argument, NULL, OPT_NAMES },
+	{ "delete", no_argument, NULL, OPT_DELETE },
+	{ "pid", required_argument, NULL, OPT_PID },
+	{ "netns", required_argument, NULL, OPT_NETNS },
+	{ "id", required_argument, NULL, OPT_ID },
+	{ "default-file", required_argument, NULL, 'd' },
+	{ "etc-netns", optional_argument, NULL, OPT_ETC_NETNS },
+	{ "host-original", optional_argument, NULL, OPT_HOST_ORIGINAL },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
 };
 
-static int parse(int argc, char **argv, struct ctl_opts *o)
-{
-	static const struct option longopts[] = {
-		{ "extension", required_argument, NULL, 'p' },
-		{ "procfs", required_argument, NULL, 'P' },
-		{ "key", required_argument, NULL, 'k' },
-		{ "names", optional_argument, NULL, 'N' },
-		{ "delete", no_argument, NULL, 'D' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
-	int c;
+/* Which commands each option belongs to; the rest (-p, -P, -k, --names) belong to all. */
+static const struct {
+	int opt;
+	const char *name;
+	int commands;
+} scoped[] = {
+	{ OPT_DELETE, "--delete", CTL_GC },
+	{ OPT_PID, "--pid", CTL_SET | CTL_WHICH },
+	{ OPT_NETNS, "--netns", CTL_SET },
+	{ OPT_ID, "--id", CTL_SET },
+	{ 'd', "-d/--default-file", CTL_SET | CTL_WHICH },
+	{ OPT_ETC_NETNS, "--etc-netns", CTL_WHICH },
+	{ OPT_HOST_ORIGINAL, "--host-original", CTL_WHICH },
+	{ 'v', "-v/--verbose", CTL_SET | CTL_WHICH },
+};
 
-	o->names_dir = "/run/netns";
-	while ((c = getopt_long(argc, argv, "p:P:k:h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'p': o->cfg.extension = optarg; break;
-		case 'P': o->cfg.procfs = optarg; break;
-		case 'k': o->cfg.key_kind = optarg; break;
-		case 'N': o->names_dir = optarg ? optarg : "/run/netns"; break;
-		case 'D': o->delete = 1; break;
-		case 'h': fputs(usage, stdout); exit(0);
-		default: return -1;
+#define N_SCOPED (sizeof(scoped) / sizeof(scoped[0]))
+
+int ctl_fail(int status, const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("resolvconffs-ctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return status;
+}
+
+int ctl_ctx_init(struct rcfs_ctx *ctx, const struct rcfs_config *cfg)
+{
+	struct rcfs_init_error err = { 0 };
+	int ret = rcfs_ctx_init(ctx, cfg, &err);
+
+	if (!ret)
+		return 0;
+	return ctl_fail(CTL_USAGE, "%s '%s': %s", err.what, err.arg ? err.arg : "",
+			err.why ? err.why : strerror(-ret));
+}
+
+static const struct {
+	const char *name;
+	enum ctl_command command;
+} commands[] = {
+	{ "list", CTL_LIST }, { "gc", CTL_GC }, { "set", CTL_SET }, { "which", CTL_WHICH },
+};
+
+static int set_command(struct ctl_opts *o, const char *name)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (!strcmp(name, commands[i].name)) {
+			o->command = commands[i].command;
+			return 0;
 		}
 	}
-	if (argc - optind != 2 || (strcmp(argv[optind], "list") && strcmp(argv[optind], "gc"))) {
-		fprintf(stderr, "resolvconffs-ctl: expected 'list' or 'gc' and a BACKING_DIRECTORY (see --help)\n");
-		return -1;
+	return -1;
+}
+
+static int option(struct ctl_opts *o, int c, int seen[N_SCOPED])
+{
+	for (size_t i = 0; i < N_SCOPED; i++)
+		if (scoped[i].opt == c)
+			seen[i] = 1;
+	switch (c) {
+	case 'p': o->cfg.extension = optarg; break;
+	case 'P': o->cfg.procfs = optarg; break;
+	case 'k': o->cfg.key_kind = optarg; break;
+	case 'd': o->cfg.template_path = optarg; break;
+	case 'v': o->verbose = 1; break;
+	case OPT_NAMES: o->names_dir = o->cfg.names_dir = optarg ? optarg : "/run/netns"; break;
+	case OPT_DELETE: o->delete = 1; break;
+	case OPT_PID: o->pid = optarg; break;
+	case OPT_NETNS: o->netns = optarg; break;
+	case OPT_ID: o->id = optarg; break;
+	case OPT_ETC_NETNS: o->cfg.etc_netns_dir = optarg ? optarg : "/etc/netns"; break;
+	case OPT_HOST_ORIGINAL: o->host_mountpoint = optarg ? optarg : "/etc/resolv.conf"; break;
+	case 'h': fputs(usage, stdout); exit(0);
+	default: return -1;
 	}
-	if (o->delete && strcmp(argv[optind], "gc")) {
-		fprintf(stderr, "resolvconffs-ctl: --delete belongs to gc\n");
-		return -1;
-	}
-	o->command = argv[optind];
-	o->cfg.backing_dir = argv[optind + 1];
 	return 0;
 }
 
-static void format_time(const struct timespec *ts, char *buf, size_t size)
+/* Whether the options given suit the command: each belongs where it has a meaning. */
+static int check_scope(const struct ctl_opts *o, const char *command, const int seen[N_SCOPED])
 {
-	struct tm tm;
+	int selectors = !!o->pid + !!o->netns + !!o->id;
 
-	if (!gmtime_r(&ts->tv_sec, &tm) || !strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm))
-		snprintf(buf, size, "-");
+	for (size_t i = 0; i < N_SCOPED; i++)
+		if (seen[i] && !(scoped[i].commands & o->command))
+			return ctl_fail(CTL_USAGE, "%s does not apply to %s (see --help)",
+					scoped[i].name, command);
+	if (o->command == CTL_SET && selectors != 1)
+		return ctl_fail(CTL_USAGE, "set takes exactly one of --pid, --netns, --id (see --help)");
+	if (o->command == CTL_WHICH && !o->pid)
+		return ctl_fail(CTL_USAGE, "which needs --pid PID (see --help)");
+	return 0;
 }
 
-/* Room for a file or namespace name with every byte escaped. */
-#define ESC_SIZE (NAME_MAX * 4 + 1)
-
-/* Copy name into buf with every control byte, DEL and backslash written as \xNN, and return
- * buf. Names come from the backing directory and /run/netns, where any byte but '/' and NUL is
- * allowed: a newline would forge a row of the report, an escape sequence would drive the
- * admin's terminal. The backslash is escaped too, so an escape cannot be faked by the name
- * itself. A name longer than NAME_MAX is cut before an escape that does not fit whole. */
-static const char *esc(const char *name, char buf[ESC_SIZE])
+static int parse(int argc, char **argv, struct ctl_opts *o)
 {
-	static const char hex[] = "0123456789abcdef";
-	size_t o = 0;
+	int seen[N_SCOPED] = { 0 };
+	int c;
 
-	for (; *name; name++) {
-		unsigned char c = (unsigned char)*name;
-		int ctl = c < 0x20 || c == 0x7f || c == '\\';
-
-		if (ESC_SIZE - o < (ctl ? 5u : 2u))
-			break;
-		if (ctl) {
-			buf[o++] = '\\';
-			buf[o++] = 'x';
-			buf[o++] = hex[c >> 4];
-			buf[o++] = hex[c & 0xf];
-		} else {
-			buf[o++] = (char)c;
-		}
-	}
-	buf[o] = '\0';
-	return buf;
-}
-
-static void list_file(const struct rcfs_inventory *inv, const struct rcfs_file *f)
-{
-	const struct rcfs_live_ns *ns = NULL;
-	char key[24] = "-", when[32], ename[ESC_SIZE], efile[ESC_SIZE];
-	const char *name = "-", *state;
-
-	if (f->kind == RCFS_FILE_ID) {
-		ns = rcfs_inventory_live(inv, f->id);
-		snprintf(key, sizeof(key), "%" PRIu64, f->id);
-		if (ns && ns->name[0])
-			name = ns->name;
-	} else if (f->kind == RCFS_FILE_NAMED) {
-		ns = rcfs_inventory_named(inv, f->name);
-		name = f->name;
-		if (ns)
-			snprintf(key, sizeof(key), "%" PRIu64, ns->id);
-	}
-	state = f->kind == RCFS_FILE_STALE ? "stale" : f->kind == RCFS_FILE_OTHER ? "-" :
-		ns ? "alive" : "dead";
-	format_time(&f->mtime, when, sizeof(when));
-	printf("%-20s %-16s %-6s %5u %8jd %-20s %s\n", key, esc(name, ename), state,
-	       ns ? ns->procs : 0, (intmax_t)f->size, when, esc(f->file, efile));
-}
-
-static void list(const struct rcfs_inventory *inv)
-{
-	printf("%-20s %-16s %-6s %5s %8s %-20s %s\n", "KEY", "NAME", "STATE", "PROCS", "SIZE",
-	       "MODIFIED", "FILE");
-	for (size_t i = 0; i < inv->n_files; i++)
-		list_file(inv, &inv->files[i]);
-	for (size_t i = 0; i < inv->n_live; i++) {
-		const struct rcfs_live_ns *ns = &inv->live[i];
-		char ename[ESC_SIZE];
-
-		if (!rcfs_inventory_has_file(inv, ns))
-			printf("%-20" PRIu64 " %-16s %-6s %5u %8s %-20s %s\n", ns->id,
-			       ns->name[0] ? esc(ns->name, ename) : "-", "alive", ns->procs, "-", "-",
-			       "(no file)");
-	}
-}
-
-static void report_gc(void *arg, const struct rcfs_file *f, int result)
-{
-	const int *delete = arg;
-	char efile[ESC_SIZE];
-
-	if (!*delete)
-		printf("%s %s\n", f->kind == RCFS_FILE_STALE ? "stale" : "dead", esc(f->file, efile));
-	else if (result == 0)
-		printf("removed %s\n", esc(f->file, efile));
-	else
-		fprintf(stderr, "resolvconffs-ctl: cannot remove %s: %s\n", esc(f->file, efile),
-			strerror(-result));
+	o->names_dir = "/run/netns";
+	while ((c = getopt_long(argc, argv, "p:P:k:d:vh", longopts, NULL)) != -1)
+		if (option(o, c, seen))
+			return CTL_USAGE; /* getopt said why */
+	if (argc - optind != 2 || set_command(o, argv[optind]))
+		return ctl_fail(CTL_USAGE, "expected 'list', 'gc', 'set' or 'which' and a "
+				"BACKING_DIRECTORY (see --help)");
+	o->cfg.backing_dir = argv[optind + 1];
+	return check_scope(o, argv[optind], seen);
 }
 
 int main(int argc, char **argv)
 {
 	struct ctl_opts o = { 0 };
-	struct rcfs_init_error err = { 0 };
-	struct rcfs_inventory inv;
-	struct rcfs_ctx ctx;
-	int ret;
+	int ret = parse(argc, argv, &o);
 
-	if (parse(argc, argv, &o))
-		return 2;
-	ret = rcfs_ctx_init(&ctx, &o.cfg, &err);
-	if (!ret && ctx.key_source != RCFS_KEY_NS) {
-		rcfs_ctx_fini(&ctx);
-		fprintf(stderr, "resolvconffs-ctl: key '%s': only namespace keys can be alive or dead\n",
-			o.cfg.key_kind);
-		return 2;
+	if (ret)
+		return ret;
+	switch (o.command) {
+	case CTL_SET:
+		return ctl_set(&o);
+	case CTL_WHICH:
+		return ctl_which(&o);
+	default:
+		return ctl_list(&o);
 	}
-	if (ret) {
-		fprintf(stderr, "resolvconffs-ctl: %s '%s': %s\n", err.what, err.arg,
-			err.why ? err.why : strerror(-ret));
-		return 2;
-	}
-	ret = rcfs_inventory_scan(&ctx, strcmp(ctx.ns_kind, "net") ? NULL : o.names_dir, &inv);
-	if (ret) {
-		fprintf(stderr, "resolvconffs-ctl: scanning: %s\n", strerror(-ret));
-		rcfs_ctx_fini(&ctx);
-		return 1;
-	}
-	if (!strcmp(o.command, "list"))
-		list(&inv);
-	else
-		rcfs_inventory_gc(&ctx, &inv, o.delete, report_gc, &o.delete);
-	rcfs_inventory_free(&inv);
-	rcfs_ctx_fini(&ctx);
-	return 0;
 }
