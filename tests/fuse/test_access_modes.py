@@ -5,6 +5,7 @@ access(2), chmod, truncate and touch. Daemon mode saves one GETATTR per open."""
 import os
 import re
 import signal
+import time
 
 import pytest
 
@@ -183,15 +184,21 @@ def test_daemon_mode_saves_one_getattr_per_open(mount):
         before = counts(m, 1)
         for _ in range(n):
             assert run(["cat", m.mnt], check=True).stdout == CONTENT
-        after = counts(m, 2)
-        diff = {k: after[k] - before[k] for k in after}
+        # RELEASE is sent after close(2) has returned (asynchronously): cat may have exited
+        # before the daemon counted its last one. Ask again until it is in.
+        for line in range(2, 52):
+            after = counts(m, line)
+            diff = {k: after[k] - before[k] for k in after}
+            if diff["release"] >= n:
+                break
+            time.sleep(0.1)
         assert diff["open"] == n and diff["release"] == n, diff
         assert diff["access"] == 0, diff
         per_cat[mode] = diff["getattr"]
         m.stop()
         # At exit the counts are printed once more and cover everything.
         final = [ln for ln in m.stderr_lines() if re.fullmatch(REQUESTS, ln)]
-        assert len(final) == 3, m.stderr_text()
+        assert len(final) == line + 1, m.stderr_text()
         assert m.teardown() == []
     assert per_cat["kernel"] - per_cat["daemon"] == n, per_cat
 
