@@ -4,6 +4,7 @@
 #include "statat.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -65,8 +66,7 @@ static int copy_fd(int in, int out, off_t max)
 	}
 }
 
-/* Read all of in into a new buffer (only when creating a filtered copy, never per request). */
-static int slurp(int in, char **buf, size_t *len)
+int rcfs_read_all(int in, size_t max, char **buf, size_t *len)
 {
 	size_t cap = 4096;
 	char *b = malloc(cap), *grown;
@@ -82,6 +82,10 @@ static int slurp(int in, char **buf, size_t *len)
 		if (n <= 0)
 			break;
 		*len += (size_t)n;
+		if (*len > max) {
+			free(b);
+			return -EFBIG;
+		}
 		if (*len == cap) {
 			cap *= 2;
 			grown = realloc(b, cap);
@@ -105,7 +109,7 @@ static int copy_filtered(const struct rcfs_ctx *ctx, int in, int out)
 	long n;
 	int ret;
 
-	ret = slurp(in, &text, &len);
+	ret = rcfs_read_all(in, SIZE_MAX, &text, &len);
 	if (ret)
 		return ret;
 	cap = rcfs_filter_bound(len, (const char *const *)ctx->fallbacks, ctx->n_fallbacks);

@@ -33,6 +33,11 @@ int rcfs_backing_create(const struct rcfs_ctx *ctx, const char *name);
 int rcfs_backing_create_filtered(const struct rcfs_ctx *ctx, const char *name, int filter,
 				 uint64_t nsid);
 
+/* Read all of fd into a new buffer (*buf, *len; the caller frees it): when creating a filtered
+ * copy, or what resolvconffs-ctl set is given, never per request. Returns 0, -EFBIG past max
+ * bytes, or a negative errno. */
+int rcfs_read_all(int fd, size_t max, char **buf, size_t *len);
+
 /* Fill fd (an empty file open for writing) with exactly what a copy of the template holds, through
  * rcfs_filter_loopback when filter is set, and give it the template's permission bits; *st gets
  * the template's attributes. -ELOOP for a template that leads onto our own mount, -EFBIG for one

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "../core/backing.h"
 #include "../core/nsid.h"
 #include "../core/target.h"
 
@@ -54,44 +55,6 @@ static int resolve_key(const struct ctl_opts *o, const struct rcfs_ctx *ctx, uin
 		return -fd;
 	*nsid = ctl_nsid_of_fd(ctx, fd);
 	close(fd);
-	return 0;
-}
-
-/* All of stdin, at most max bytes: read before anything in the backing directory is touched. */
-static int read_input(off_t max, char **buf, size_t *len)
-{
-	size_t cap = 4096;
-	char *b = malloc(cap), *grown;
-	ssize_t n;
-
-	*len = 0;
-	for (;;) {
-		if (!b)
-			return -ENOMEM;
-		if (*len == cap) {
-			grown = realloc(b, cap * 2);
-			if (!grown)
-				free(b);
-			b = grown;
-			cap *= 2;
-			continue;
-		}
-		n = read(STDIN_FILENO, b + *len, cap - *len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		*len += (size_t)n;
-		if (*len > (size_t)max) {
-			free(b);
-			return -EFBIG;
-		}
-	}
-	if (n < 0) {
-		free(b);
-		return -errno;
-	}
-	*buf = b;
 	return 0;
 }
 
@@ -276,7 +239,7 @@ static int set_file(const struct ctl_opts *o, const struct rcfs_ctx *ctx)
 		nf.nsid = 0; /* as the daemon: only id-named files can be recycled */
 	ctl_real_dir(o->cfg.backing_dir, dir);
 	ctl_join(dir, t.name, shown);
-	ret = read_input(ctx->max_size, &buf, &len);
+	ret = rcfs_read_all(STDIN_FILENO, (size_t)ctx->max_size, &buf, &len);
 	if (ret == -EFBIG)
 		return ctl_fail(CTL_FAILED, "the new content is larger than %lld bytes: %s not "
 				"replaced", (long long)ctx->max_size, shown);

@@ -164,11 +164,12 @@ def named_netns():
         ns.delete()
 
 
-def refused(binary, argv, cwd, repro_binary=None, wrapper=()):
+def refused(binary, argv, cwd, repro_binary=None, wrapper=(), status=None, watch=()):
     """Run the daemon with argv in cwd expecting it to refuse to start. Returns its single stderr
     line; fails the test (after stopping it by pid and unmounting) if it started, and when it
-    exited 0, printed more or less than one line, or left anything mounted or created."""
-    before = tree(cwd)
+    exited 0 (or, given status, with another status), printed more or less than one line, or left
+    anything mounted or created under cwd or any path in watch."""
+    trees = {p: tree(p) for p in (cwd, *watch)}
     repro = f"cd {cwd} && {subprocess.list2cmdline([*wrapper, repro_binary or binary, *argv])}"
     proc = subprocess.Popen([*wrapper, binary, *argv], cwd=cwd, stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -188,10 +189,13 @@ def refused(binary, argv, cwd, repro_binary=None, wrapper=()):
     text = err.decode(errors="replace")
     lines = text.splitlines()
     assert proc.returncode != 0, f"exit status 0; stderr: {text!r}\nreproducer: {repro}"
+    assert status is None or proc.returncode == status, (
+        f"exit status {proc.returncode}, expected {status}; {lines!r}\nreproducer: {repro}")
     assert len(lines) == 1, f"expected exactly one stderr line, got {lines!r}\nreproducer: {repro}"
     assert out == b"", f"unexpected stdout {out!r}\nreproducer: {repro}"
-    assert not any_mount_under(cwd), f"something is mounted under {cwd}\nreproducer: {repro}"
-    assert tree(cwd) == before, f"the directory tree changed\nreproducer: {repro}"
+    for p in (cwd, *watch):
+        assert not any_mount_under(p), f"something is mounted under {p}\nreproducer: {repro}"
+        assert tree(p) == trees[p], f"{p} changed\nreproducer: {repro}"
     return lines[0]
 
 
@@ -390,31 +394,7 @@ def serving_line(daemon):
 
 def refused_with(binary, argv, cwd, status=2, repro_binary=None, wrapper=()):
     """As refused(), and the exit status must be status. Returns the one stderr line."""
-    before = tree(cwd)
-    repro = f"cd {cwd} && {shlex.join([*wrapper, repro_binary or binary, *argv])}"
-    proc = subprocess.Popen([*wrapper, binary, *argv], cwd=cwd, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        out, err = proc.communicate(timeout=TIMEOUT)
-    except subprocess.TimeoutExpired:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.communicate(timeout=TIMEOUT)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.communicate(timeout=TIMEOUT)
-        log = []
-        for e in any_mount_under(cwd):
-            fuseutil.unmount_all(e["mountpoint"], log)
-        pytest.fail(f"the daemon started instead of refusing\nreproducer: {repro}")
-    lines = err.decode(errors="replace").splitlines()
-    assert proc.returncode == status, (f"exit status {proc.returncode}, expected {status}; "
-                                       f"{lines!r}\nreproducer: {repro}")
-    assert len(lines) == 1, f"expected exactly one stderr line, got {lines!r}\nreproducer: {repro}"
-    assert out == b"", (out, repro)
-    assert not any_mount_under(cwd), f"something is mounted under {cwd}\nreproducer: {repro}"
-    assert tree(cwd) == before, f"the directory tree changed\nreproducer: {repro}"
-    return lines[0]
+    return refused(binary, argv, cwd, repro_binary, wrapper, status=status)
 
 
 def umount_nofollow(path):

@@ -22,15 +22,13 @@ import errno
 import json
 import os
 import re
-import signal
 import subprocess
 
 import pytest
 
 import fuseutil
-from featutil import sleeper, startup_layout, wait_stderr  # noqa: F401 (fixture)
-from fuseutil import (PYTHON, TIMEOUT, Daemon, any_mount_under, host_netns_id, new_workdir,
-                      run, tree)
+from featutil import refused, sleeper, startup_layout, wait_stderr  # noqa: F401 (fixture)
+from fuseutil import PYTHON, TIMEOUT, Daemon, host_netns_id, new_workdir, run, tree
 from testenv import is_real_root
 
 TEMPLATE = b"nameserver 192.0.2.53\noptions ndots:1\n"
@@ -48,32 +46,8 @@ def host_name():
 def refused_with_2(binary, argv, cwd, repro_binary, watch=()):
     """Run the daemon expecting a refusal: exit status 2, one stderr line, no stdout, nothing
     mounted under cwd (nor on any path in watch), the trees of cwd and watch unchanged. Returns
-    the line. (As featutil.refused, which does not give the exit status.)"""
-    trees = {p: tree(p) for p in (cwd, *watch)}
-    repro = f"cd {cwd} && {subprocess.list2cmdline([repro_binary, *argv])}"
-    proc = subprocess.Popen([binary, *argv], cwd=cwd, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        out, err = proc.communicate(timeout=TIMEOUT)
-    except subprocess.TimeoutExpired:
-        os.kill(proc.pid, signal.SIGTERM)
-        try:
-            proc.communicate(timeout=TIMEOUT)
-        except subprocess.TimeoutExpired:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.communicate(timeout=TIMEOUT)
-        log = []
-        for e in any_mount_under(cwd):
-            fuseutil.unmount_all(e["mountpoint"], log)
-        pytest.fail(f"the daemon started instead of refusing\nreproducer: {repro}")
-    lines = err.decode(errors="replace").splitlines()
-    assert proc.returncode == 2, f"exit status {proc.returncode}, {lines!r}\nreproducer: {repro}"
-    assert len(lines) == 1, f"expected exactly one stderr line, got {lines!r}\nreproducer: {repro}"
-    assert out == b"", (out, repro)
-    for p in (cwd, *watch):
-        assert not any_mount_under(p), f"something is mounted under {p}\nreproducer: {repro}"
-        assert tree(p) == trees[p], f"{p} changed\nreproducer: {repro}"
-    return lines[0]
+    the line."""
+    return refused(binary, argv, cwd, repro_binary, status=2, watch=watch)
 
 
 @pytest.mark.parametrize("spelling", ["relative", "absolute", "dotted"])
