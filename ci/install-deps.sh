@@ -10,6 +10,7 @@ packages=(
 	libcriterion-dev valgrind             # unit tests and the memcheck stage
 	python3 python3-pytest                # integration tests (run with /usr/bin/python3)
 	iproute2 util-linux procps            # ip netns, unshare/nsenter/setpriv, pkill-free process checks
+	uidmap                                # newuidmap, newgidmap: subordinate ids in userns.sh
 	dnsmasq-base libc-bin                 # the real-resolver test: dnsmasq and getent
 	mandoc groff-base man-db              # man page lint and rendering
 	debhelper dpkg-dev fakeroot lintian   # the Debian package and its test

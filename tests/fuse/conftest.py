@@ -2,12 +2,15 @@
 namespaces (tests/conftest.py provides build_dir and turns skips into failures under CI=true).
 
 The suite runs as root: real root, or, for an ordinary user, root of a user namespace of its own
-in a private mount namespace, where mount(2) of a FUSE filesystem over a file is allowed and the
-mount is seen by this process directly. `make check` does that for an ordinary user through
-tests/fuse/userns.sh (by hand: `tests/fuse/userns.sh python3 -m pytest tests/fuse`). Tests that
-need the real root (named namespaces in /run/netns, a caller of another real uid) are marked
-needs_real_root and skip there. When /dev/fuse cannot be opened, every test here skips with
-exactly fuseutil.DEV_FUSE_UNUSABLE ("/dev/fuse is not usable by this user").
+in private mount and network namespaces, where mount(2) of a FUSE filesystem over a file is
+allowed and the mount is seen by this process directly. `make check` does that for an ordinary
+user through tests/fuse/userns.sh (by hand: `tests/fuse/userns.sh python3 -m pytest tests/fuse`).
+Tests that need other ids (callers of other uids and gids) or named namespaces (/run/netns,
+/etc/netns) are marked needs_real_root: they run there when the user has a subordinate id range
+(userns.sh maps it, and gives the namespace private /run/netns and /etc/netns), and skip, saying
+how to add one, otherwise. What only the initial user namespace can do is marked
+needs_init_userns (tests/conftest.py). When /dev/fuse cannot be opened, every test here skips
+with exactly fuseutil.DEV_FUSE_UNUSABLE ("/dev/fuse is not usable by this user").
 """
 import functools
 import os

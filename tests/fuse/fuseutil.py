@@ -1,6 +1,7 @@
 """Helpers for driving the real resolvconffs FUSE daemon from pytest, as root: real root, or an
-ordinary user's root of a user namespace it owns, in a private mount namespace (tests/fuse/userns.sh,
-which `make check` uses when run by an ordinary user).
+ordinary user's root of a user namespace it owns, in private mount and network namespaces
+(tests/fuse/userns.sh, which `make check` uses when run by an ordinary user; with a subordinate id
+range other uids and gids exist there too).
 
 In the manner of libfuse's former test/util.py:
 

@@ -9,7 +9,8 @@ import textwrap
 
 import pytest
 
-from fuseutil import TIMEOUT, host_netns_id, is_real_root, new_workdir, run
+from fuseutil import TIMEOUT, host_netns_id, new_workdir, run
+from testenv import can_act_as_root
 
 HOST = b"nameserver 10.0.0.1\n"
 NS_A = b"nameserver 10.0.0.2\noptions ndots:2 timeout:1\n"
@@ -89,10 +90,11 @@ def test_same_size_and_mtime_different_content(mount, netns, caller):
 
 def test_stat_follows_the_callers_file(three, caller):
     """Mode bits, owner, group, inode number and times are the caller's own file's. (Owners
-    other than root exist only as real root: a user's own namespace maps uid and gid 0 alone.)"""
+    other than root exist as real root and in a user namespace with a subordinate id range; one
+    that maps the user's own ids alone has uid and gid 0 only.)"""
     m, a, b = three
     host = f"{host_netns_id()}.conf"
-    owner_a, owner_b = ((1234, 2345), (0, 4321)) if is_real_root() else ((0, 0), (0, 0))
+    owner_a, owner_b = ((1234, 2345), (0, 4321)) if can_act_as_root() else ((0, 0), (0, 0))
     os.chmod(m.path(host), 0o644)
     os.chmod(m.path(f"{a.id}.conf"), 0o600)
     os.chown(m.path(f"{a.id}.conf"), *owner_a)

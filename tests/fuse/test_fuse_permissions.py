@@ -12,7 +12,7 @@ NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 # Root held to the permission bits: CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH dropped from the
 # bounding set before exec (this works as root of a user namespace too).
 NO_DAC = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"]
-OTHER_UID = "a caller of a different real uid (only uid 0 is mapped in a user's own namespace)"
+OTHER_UID = "a caller of a different uid (a user's own namespace maps others only from a range)"
 HOST = b"nameserver 10.0.0.1\n"
 NS_A = b"nameserver 10.0.0.2\n"
 

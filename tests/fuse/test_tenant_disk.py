@@ -15,7 +15,7 @@ arrangements:
   namespace is a child of the daemon's, so its network namespaces are foreign: this variant needs
   no real root.
 - "nobody": the same, started by uid 65534 (`setpriv --reuid=65534 ...`): a caller of another
-  real uid, which needs real root.
+  uid, which needs real root or a user namespace with a subordinate id range (needs_real_root).
 
 Whatever fails, the mount fixture stops the daemon, the netns fixture deletes the namespaces, the
 tmpfs fixture unmounts its file systems (after the daemons), and every flood process is ended by

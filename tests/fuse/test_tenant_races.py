@@ -23,7 +23,8 @@ unchanged (docs/RELIABILITY.md, "Permission races").
 The reader case: the host's file is root's and 0600; uid 65534 in the host namespace loops
 open(O_RDONLY)+read while P's file (owned by 65534, 0644) is stat-ed: no open may succeed.
 
-Callers of another real uid need real root (tests/fuse/userns.sh maps only the user's own uid).
+Callers of another uid need real root or a user namespace with a subordinate id range
+(tests/fuse/userns.sh maps one for an ordinary user that has a range; needs_real_root).
 Whatever fails, the procs fixture kills the attacker and the stat loop by pid, the mount fixture
 stops the daemon, the netns fixture deletes P.
 """
