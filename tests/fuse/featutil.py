@@ -127,7 +127,8 @@ def sleeper():
 
 
 class NamedNetns:
-    """A namespace named with `ip netns add` (needs real root: /run/netns)."""
+    """A namespace named with `ip netns add` (needs_real_root: a /run/netns root may write, as
+    real root or in tests/fuse/userns.sh's namespace)."""
 
     def __init__(self, tag="rcfs-test"):
         self.name = f"{tag}-{secrets.token_hex(5)}"
