@@ -17,7 +17,8 @@ host calls — so it must match the plain file too. Observed on Linux 6.18: unde
 answer equals the plain file's, for every runner below; under `daemon` too, except for the two
 "ambiguous" runners (see AMBIGUOUS).
 
-Another real uid needs real root or a user namespace with a subordinate id range (needs_real_root). Whatever fails, the mount fixture stops the daemon.
+Another real uid needs real root or a user namespace with a subordinate id range
+(needs_real_root). Whatever fails, the mount fixture stops the daemon.
 """
 import errno
 import os
