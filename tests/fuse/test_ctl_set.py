@@ -10,6 +10,7 @@ non-zero with one stderr line and changes nothing, and no temporary file is ever
 import errno
 import json
 import fcntl
+import functools
 import os
 import pathlib
 import signal
@@ -332,8 +333,11 @@ def test_interrupted_while_reading_stdin_leaves_nothing(ctl_bin, sleeper):
     d = backing_dir({f"{ns.id()}.conf": (OLD, 0o644)})
     before = state(d)
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        # The signal's default action, whatever this test inherited (nohup ignores SIGHUP, and
+        # an ignored signal stays ignored across execve).
         p = subprocess.Popen([ctl_bin, "set", "--pid", str(ns.pid), d], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             preexec_fn=functools.partial(signal.signal, sig, signal.SIG_DFL))
         p.stdin.write(b"nameserver 10.9.9.9\n")
         p.stdin.flush()
         wait_for(lambda: read_stat_state(p.pid) == "S", TIMEOUT, "set to wait for more input")
