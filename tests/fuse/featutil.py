@@ -314,8 +314,9 @@ HOST_LAYOUTS = {
 class HostTree:
     """A temporary tree laid out like a host whose /etc/resolv.conf is a DNS manager's symlink:
     ROOT/etc/resolv.conf -> the manager's file (HOST_LAYOUTS). (A daemon keeps its backing
-    directory in a workdir of its own, which its teardown removes.) update() replaces the manager's file the way the managers do: a new file written in the same
-    directory, renamed over the old one."""
+    directory in a workdir of its own, which its teardown removes.) update() replaces the
+    manager's file the way the managers do: a new file written in the same directory, renamed
+    over the old one."""
 
     def __init__(self, layout="systemd-resolved", content=b"nameserver 127.0.0.53\n", root=None):
         self.layout = layout

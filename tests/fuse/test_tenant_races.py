@@ -23,6 +23,10 @@ unchanged (docs/RELIABILITY.md, "Permission races").
 The reader case: the host's file is root's and 0600; uid 65534 in the host namespace loops
 open(O_RDONLY)+read while P's file (owned by 65534, 0644) is stat-ed: no open may succeed.
 
+The --host-original case (the unit's setup): the host is served the file a DNS manager keeps
+behind a symlinked resolv.conf, root's and 0644, and the same attacker races it while P is
+stat-ed: not one change to the manager's file, and no backing file made for the host.
+
 Callers of another uid need real root or a user namespace with a subordinate id range
 (tests/fuse/userns.sh maps one for an ordinary user that has a range; needs_real_root).
 Whatever fails, the procs fixture kills the attacker and the stat loop by pid, the mount fixture
@@ -39,9 +43,10 @@ import stat
 import pytest
 
 from faultutil import NOBODY, compile_c, finish, procs
+from featutil import HostTree, mount_on, private_mounts
 from fuseutil import TIMEOUT, host_netns_id, new_workdir, pid_alive, run, wait_for
 
-__all__ = ["procs"]   # the fixture, imported from faultutil
+__all__ = ["procs", "mount_on", "private_mounts"]   # fixtures, imported
 
 pytestmark = pytest.mark.needs_real_root("a caller of another real uid (65534)")
 
@@ -276,4 +281,61 @@ def test_reader_never_opens_a_root_only_file_while_p_is_stated(mount, netns, pro
     # atime may move only through reads, and none succeeded: the whole stat must be unchanged.
     assert snapshot(m.path(host)) == victim
     assert snapshot(m.path(tenant)) == theirs
+    check_daemon_serves(m, p, HOST)
+
+
+# --- --host-original: the host's file is the one the mount covers ---------------------------
+
+# Every operation in the default mode; the kernel mode for those that change the file.
+HOST_ORIGINAL_CASES = ([("daemon", op) for op in sorted(OPS)]
+                       + [("kernel", op) for op in ("open-append", "open-trunc", "truncate")])
+
+
+def setup_host_original(mount_on, netns, mode):
+    """A daemon with --host-original over a host laid out as systemd-resolved's (HostTree): the
+    host is served the manager's file, root's and 0644, with old times; P its own copy, owned
+    by 65534 (0644)."""
+    h = HostTree("systemd-resolved", HOST)
+    os.chown(h.target, 0, 0)
+    os.chmod(h.target, 0o644)
+    os.utime(h.target, (OLD_TIME, OLD_TIME))
+    p = netns()
+    tenant = f"{p.id}.conf"
+    m = mount_on(h.link, args=["--host-original", "--access-check", mode],
+                 files={tenant: TENANT})
+    os.chown(m.path(tenant), NOBODY_UID, NOBODY_UID)
+    os.chmod(m.path(tenant), 0o644)
+    os.utime(m.path(tenant), (OLD_TIME, OLD_TIME))
+    return m, p, h, tenant
+
+
+@pytest.mark.usefixtures("private_mounts")
+@pytest.mark.parametrize("mode,op", HOST_ORIGINAL_CASES)
+def test_attacker_never_changes_the_managers_file_under_host_original(mount_on, netns, procs,
+                                                                     attack_bin, mode, op):
+    """The same race against a host that keeps its own file (--host-original, the unit's
+    setup): uid 65534 in the host namespace repeats OP on the mount, which serves it the DNS
+    manager's file (root's, 0644), while P's attributes (owner 65534) keep landing in the
+    shared inode. Not one success (access(2) in kernel mode aside), the manager's file and P's
+    unchanged, and no backing file made for the host."""
+    m, p, h, tenant = setup_host_original(mount_on, netns, mode)
+    victim, theirs = snapshot(h.target), snapshot(m.path(tenant))
+    a, s, how = race(m, p, procs, attack_bin, op)
+    how = f"(--host-original over {h.link} -> {h.text}) {how}"
+    print(f"\nrace --host-original --access-check={mode} {op}: attacker tries={a['tries']} "
+          f"successes={a['successes']} errnos={ {errname(e): n for e, n in a['errnos'].items()} } "
+          f"cached_self={a['cached_self']}/{a['samples']}; stat loop in P: {s['successes']}; "
+          f"daemon: {requests_seen(a)}")
+    check_race_was_on(a, s, how)
+    errnos, request = OPS[op]
+    unexpected = {errname(e): n for e, n in a["errnos"].items() if e not in errnos}
+    assert not unexpected, f"{op} failed with unexpected errnos {unexpected}:\n{how}"
+    assert a["successes"] == 0, (
+        f"--host-original --access-check={mode}: uid {NOBODY_UID} in the host namespace "
+        f"succeeded {a['successes']} times of {a['tries']} at {op} on the manager's root-owned "
+        f"0644 file while P (file owned by {NOBODY_UID}) was stat-ed:\n{how}")
+    check_daemon_decided(a, mode, request, how)
+    assert snapshot(h.target) == victim, f"the manager's file changed under {op}:\n{how}"
+    assert snapshot(m.path(tenant)) == theirs, f"P's file changed under {op}:\n{how}"
+    assert m.listing() == [tenant], "a backing file was made for the host"
     check_daemon_serves(m, p, HOST)
