@@ -388,7 +388,9 @@ def mount_on(request, rcfs_bin, repro_bin):
 
 
 def serving_line(daemon):
-    """The daemon's startup line (it is logged once the mount is in place)."""
+    """The daemon's startup line. It is logged once the mount is in place, so it may come a
+    little after the mount shows in mountinfo: wait for it."""
+    wait_stderr(daemon, r"resolvconffs: serving .*")
     lines = [ln for ln in daemon.stderr_lines() if ln.startswith("resolvconffs: serving ")]
     assert len(lines) == 1, daemon.stderr_text()
     return lines[0]

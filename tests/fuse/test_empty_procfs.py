@@ -48,10 +48,10 @@ def test_an_empty_fake_tree_starts_with_a_warning_and_fills_in(mount_on, caller)
     procfs = fake_tree()
     m = mount_on(h.link, procfs=procfs, template=TEMPLATE, files={"777.conf": FAKE},
                  stderr_ok=[r"resolvconffs: warning: procfs .*"])
+    assert f"; procfs: {procfs}; " in serving_line(m)
     lines = m.stderr_lines()
     assert lines[0] == warning(procfs), lines
     assert len(lines) == 2 and lines[1].startswith("resolvconffs: serving "), lines
-    assert f"; procfs: {procfs}; " in serving_line(m)
     early, late = caller(name="early"), caller(name="late")
     # Not in the tree yet: ESRCH (errno 3), for every operation, and nothing is created.
     for c in (early, late):
@@ -105,8 +105,8 @@ def test_the_real_proc_is_unchanged(mount_on, caller, sleeper):
     mine = b"nameserver 10.0.0.1\n"
     m = mount_on(h.link, procfs="/proc", template=TEMPLATE,
                  files={f"{host_netns_id()}.conf": mine})
-    assert len(m.stderr_lines()) == 1, m.stderr_text()
     assert "; procfs: /proc; " in serving_line(m)
+    assert len(m.stderr_lines()) == 1, m.stderr_text()
     assert caller(name="host").read(h.link) == mine
     other = sleeper("net")
     assert caller(other.cmd(kinds=("net",)), name="other").read(h.link) == TEMPLATE
