@@ -24,10 +24,13 @@ import sys
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
+# A driver runs as a script, without pytest's conftest to put tests/ (testenv) on the path.
+if str(HERE.parent) not in sys.path:
+    sys.path.insert(0, str(HERE.parent))
+# wait_for is re-exported to the drivers.
+from fuseutil import PYTHON, TIMEOUT, rcfs_mounts, wait_for  # noqa: E402,F401
+
 HELPER = ROOT / "systemd" / "resolvconffs-helper"
-PYTHON = sys.executable or "/usr/bin/python3"
-FSTYPE = "fuse.resolvconffs"
-TIMEOUT = float(os.environ.get("RCFS_FUSE_TIMEOUT", "10"))
 RESULT = "RESULT "          # a driver's last stdout line: RESULT <json>
 
 
@@ -54,43 +57,9 @@ def driver_main(scenarios):
     print(RESULT + json.dumps(result), flush=True)
 
 
-def nofollow(path):
-    """A path as mountinfo lists a mount on it: directory resolved, last component as given."""
-    path = os.path.abspath(str(path))
-    return os.path.join(os.path.realpath(os.path.dirname(path)), os.path.basename(path))
-
-
-def _unescape(field):
-    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
-
-
-def rcfs_mounts(path):
-    want = nofollow(path)
-    found = []
-    with open("/proc/self/mountinfo") as f:
-        for line in f:
-            left, _, right = line.partition(" - ")
-            if _unescape(left.split(" ")[4]) == want and right.split(" ")[0] == FSTYPE:
-                found.append(line.strip())
-    return found
-
-
 def pdeathsig(cmd):
     """cmd, killed by the kernel when the thread that started it exits."""
     return ["setpriv", "--pdeathsig", "KILL", "--", *map(str, cmd)]
-
-
-def wait_for(pred, timeout, what, interval=0.005):
-    import time
-    deadline = time.monotonic() + timeout
-    while True:
-        value = pred()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
-        interval = min(interval * 2, 0.05)
 
 
 class Tree:
