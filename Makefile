@@ -75,7 +75,9 @@ USERNS := $(if $(filter 0,$(shell id -u)),,sh tests/fuse/userns.sh)
 unit: $(B)/unit-tests
 	$(if $(USERNS),$(USERNS) --if-ids )$(B)/unit-tests --jobs 2 --tap=$(B)/unit-tests.tap
 	@sed -n 's/^ok - \([^ ]*\) *# SKIP \(.*\)/SKIPPED [1] unit-tests: \1: \2/p' $(B)/unit-tests.tap; \
-	echo "unit tests: $$(grep -c '# SKIP' $(B)/unit-tests.tap) skipped"
+	n=$$(grep -c '# SKIP' $(B)/unit-tests.tap); echo "unit tests: $$n skipped"; \
+	if [ "$$CI" = true ] && [ "$$n" -ne 0 ]; then \
+		echo "unit tests: under CI=true a skip is a failure"; exit 1; fi
 
 # The unit tests run under valgrind where they ran above, so that none is left out for want of root.
 valgrind: $(B)/unit-tests $(B)/resolvconffs-sim
