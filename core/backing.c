@@ -153,16 +153,16 @@ int rcfs_backing_fill(const struct rcfs_ctx *ctx, int fd, int filter, struct sta
 
 /* Linking an O_TMPFILE by fd needs CAP_DAC_READ_SEARCH on older kernels; an unprivileged daemon
  * links it through its /proc/self/fd entry instead. */
-static int link_anonymous(const struct rcfs_ctx *ctx, int fd, const char *name)
+int rcfs_link_unnamed(int fd, int dirfd, const char *name)
 {
 	char path[40];
 
-	if (linkat(fd, "", ctx->backing_fd, name, AT_EMPTY_PATH) == 0)
+	if (linkat(fd, "", dirfd, name, AT_EMPTY_PATH) == 0)
 		return 0;
 	if (errno != ENOENT && errno != EPERM)
 		return -errno;
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	return linkat(AT_FDCWD, path, ctx->backing_fd, name, AT_SYMLINK_FOLLOW) == 0 ? 0 : -errno;
+	return linkat(AT_FDCWD, path, dirfd, name, AT_SYMLINK_FOLLOW) == 0 ? 0 : -errno;
 }
 
 static int create_anonymous(const struct rcfs_ctx *ctx, const char *name, int filter, uint64_t nsid)
@@ -177,7 +177,7 @@ static int create_anonymous(const struct rcfs_ctx *ctx, const char *name, int fi
 	if (!ret && nsid)
 		rcfs_nsid_record(fd, nsid);
 	if (!ret)
-		ret = link_anonymous(ctx, fd, name);
+		ret = rcfs_link_unnamed(fd, ctx->backing_fd, name);
 	close(fd);
 	return ret;
 }

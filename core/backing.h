@@ -33,6 +33,11 @@ int rcfs_backing_create(const struct rcfs_ctx *ctx, const char *name);
 int rcfs_backing_create_filtered(const struct rcfs_ctx *ctx, const char *name, int filter,
 				 uint64_t nsid);
 
+/* Give the unnamed (O_TMPFILE) file fd the name dirfd/name, never replacing one (-EEXIST):
+ * through its /proc/self/fd entry where linking by descriptor needs CAP_DAC_READ_SEARCH (older
+ * kernels). Returns 0 or a negative errno. */
+int rcfs_link_unnamed(int fd, int dirfd, const char *name);
+
 /* Read all of fd into a new buffer (*buf, *len; the caller frees it): when creating a filtered
  * copy, or what resolvconffs-ctl set is given, never per request. Returns 0, -EFBIG past max
  * bytes, or a negative errno. */

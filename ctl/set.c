@@ -138,19 +138,14 @@ static void temp_name(char tmp[TMP_SIZE])
 	tmp[TMP_SIZE - 1] = '\0';
 }
 
-/* Give the unnamed file fd a temporary name. Linking an O_TMPFILE by its fd needs
- * CAP_DAC_READ_SEARCH on older kernels; without it, through its /proc/self/fd entry. */
+/* Give the unnamed file fd a temporary name. */
 static int link_temp(int fd, int dirfd, char tmp[TMP_SIZE])
 {
-	char path[40];
 	int ret = -EEXIST;
 
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	for (int tries = 0; tries < 8 && ret == -EEXIST; tries++) {
 		temp_name(tmp);
-		ret = linkat(fd, "", dirfd, tmp, AT_EMPTY_PATH) == 0 ? 0 : -errno;
-		if (ret == -ENOENT || ret == -EPERM)
-			ret = linkat(AT_FDCWD, path, dirfd, tmp, AT_SYMLINK_FOLLOW) == 0 ? 0 : -errno;
+		ret = rcfs_link_unnamed(fd, dirfd, tmp);
 	}
 	return ret;
 }
