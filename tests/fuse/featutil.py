@@ -16,6 +16,7 @@ import re
 import secrets
 import signal
 import subprocess
+import textwrap
 import time
 
 import pytest
@@ -405,3 +406,50 @@ def umount_nofollow(path):
     """umount2(path, UMOUNT_NOFOLLOW): remove the mount on a symlink itself (umount(8) would
     follow it once nothing covers it; a bind_nofollow of a symlink, say)."""
     _check(fuseutil._libc.umount2(os.fsencode(path), 8), f"umount2({path}, UMOUNT_NOFOLLOW)")
+
+
+class InNamespaceThread:
+    """A python process whose second thread has entered the network namespace at path (setns),
+    and alone holds it there (no descriptor is kept): .pid is the process (in our namespace),
+    .tid the thread (in the other), .netns the thread's ns link. Closing it (or leaving the
+    `with` block) ends the process."""
+
+    SCRIPT = textwrap.dedent(r'''
+        import ctypes, os, sys, threading
+        libc = ctypes.CDLL(None, use_errno=True)
+        def run():
+            fd = os.open(sys.argv[1], os.O_RDONLY)
+            if libc.setns(fd, 0x40000000) != 0:
+                raise OSError(ctypes.get_errno(), "setns")
+            os.close(fd)
+            print(os.getpid(), threading.get_native_id(),
+                  os.readlink("/proc/thread-self/ns/net"), flush=True)
+            sys.stdin.read()
+        t = threading.Thread(target=run)
+        t.start()
+        t.join()
+    ''')
+
+    def __init__(self, path):
+        self.proc = subprocess.Popen([fuseutil.PYTHON, "-c", self.SCRIPT, path], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE)
+        line = self.proc.stdout.readline().decode().split()
+        if len(line) != 3:
+            self.close()
+            raise AssertionError(f"the thread did not enter {path}")
+        self.pid, self.tid, self.netns = int(line[0]), int(line[1]), line[2]
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=TIMEOUT)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -6,12 +6,12 @@ touching named files or unparsable names."""
 import calendar
 import os
 import subprocess
-import textwrap
 
 import pytest
 
-from fuseutil import PYTHON, TIMEOUT, host_netns_id, new_workdir, run
-from featutil import held_by_a_process, named_netns, sleeper, tree  # noqa: F401 (fixtures)
+from fuseutil import host_netns_id, new_workdir, run
+from featutil import (InNamespaceThread, held_by_a_process, named_netns, sleeper,  # noqa: F401
+                      tree)
 
 MTIME = calendar.timegm((2001, 2, 3, 4, 5, 6))
 MTIME_TEXT = "2001-02-03T04:05:06Z"
@@ -256,21 +256,6 @@ def test_list_and_gc_with_real_namespaces(ctl_bin, sleeper, tmp_path):
     pytest.fail("the dead namespace's id was reused by another process three times")
 
 
-THREAD_HOLDER = textwrap.dedent(r'''
-    import ctypes, os, sys, threading
-    libc = ctypes.CDLL(None, use_errno=True)
-    def enter():
-        fd = os.open(sys.argv[1], os.O_RDONLY)
-        if libc.setns(fd, 0x40000000) != 0:
-            raise OSError(ctypes.get_errno(), "setns")
-        os.close(fd)
-        print(os.readlink("/proc/thread-self/ns/net"), flush=True)
-        threading.Event().wait()
-    threading.Thread(target=enter, daemon=True).start()
-    sys.stdin.read()
-''')
-
-
 def test_a_namespace_held_only_by_a_thread_is_alive(ctl_bin, sleeper, tmp_path):
     """One thread of a process enters the sleeper's namespace; the sleeper is killed: the
     namespace lives on in that thread, and list and gc must see it there."""
@@ -278,23 +263,14 @@ def test_a_namespace_held_only_by_a_thread_is_alive(ctl_bin, sleeper, tmp_path):
     backing.mkdir()
     s = sleeper("net")
     ns = s.id()
-    holder = subprocess.Popen([PYTHON, "-c", THREAD_HOLDER, f"/proc/{s.pid}/ns/net"],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-    try:
-        assert holder.stdout.readline().decode().strip() == f"net:[{ns}]"
+    with InNamespaceThread(f"/proc/{s.pid}/ns/net") as holder:
+        assert holder.netns == f"net:[{ns}]"
         s.kill()
         (backing / f"{ns}.conf").write_bytes(b"nameserver 10.0.0.1\n")
         files, _ = rows(ctl(ctl_bin, "list", f"--names={tmp_path}", backing).stdout)
         assert (files[f"{ns}.conf"]["state"], files[f"{ns}.conf"]["procs"]) == ("alive", 1)
         assert ctl(ctl_bin, "gc", "--delete", f"--names={tmp_path}", backing).stdout == b""
         assert (backing / f"{ns}.conf").exists()
-    finally:
-        holder.stdin.close()
-        try:
-            holder.wait(timeout=TIMEOUT)
-        except subprocess.TimeoutExpired:
-            holder.kill()
-            holder.wait()
 
 
 @pytest.mark.needs_real_root("ip netns add writes /run/netns")

@@ -23,7 +23,8 @@ import time
 import pytest
 
 import fuseutil
-from featutil import NS_GET_ID, named_netns, sleeper, unique_ns_id  # noqa: F401 (fixtures)
+from featutil import (NS_GET_ID, InNamespaceThread, named_netns, sleeper,  # noqa: F401
+                      unique_ns_id)
 from fuseutil import PYTHON, TIMEOUT, host_netns_id, new_workdir, run, wait_for
 
 XATTR = "user.resolvconffs.nsid"
@@ -493,50 +494,6 @@ def test_no_temporary_name_survives_a_failure(ctl_bin, shim, fail, status):
 
 
 # --- readers through a live mount -------------------------------------------------------------
-
-class InNamespaceThread:
-    """A python process whose second thread has entered the network namespace at path (setns):
-    .pid is the process (in our namespace), .tid the thread (in the other)."""
-
-    SCRIPT = textwrap.dedent(r'''
-        import ctypes, os, sys, threading
-        libc = ctypes.CDLL(None, use_errno=True)
-        def run():
-            fd = os.open(sys.argv[1], os.O_RDONLY)
-            if libc.setns(fd, 0x40000000) != 0:
-                raise OSError(ctypes.get_errno(), "setns")
-            print(os.getpid(), threading.get_native_id(),
-                  os.readlink("/proc/thread-self/ns/net"), flush=True)
-            sys.stdin.read()
-        t = threading.Thread(target=run)
-        t.start()
-        t.join()
-    ''')
-
-    def __init__(self, path):
-        self.proc = subprocess.Popen([PYTHON, "-c", self.SCRIPT, path], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE)
-        line = self.proc.stdout.readline().decode().split()
-        if len(line) != 3:
-            self.close()
-            raise AssertionError(f"the thread did not enter {path}")
-        self.pid, self.tid, self.netns = int(line[0]), int(line[1]), line[2]
-
-    def close(self):
-        if self.proc.poll() is None:
-            self.proc.stdin.close()
-            try:
-                self.proc.wait(timeout=TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=TIMEOUT)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
 
 SIZE = 4096
 READER = textwrap.dedent(r'''

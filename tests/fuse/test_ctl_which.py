@@ -12,10 +12,10 @@ import os
 import pytest
 
 import fuseutil
-from featutil import (HostTree, mount_on, private_mounts, sleeper,  # noqa: F401 (fixtures)
-                      serving_line, unique_ns_id)
+from featutil import (HostTree, InNamespaceThread, mount_on, private_mounts,  # noqa: F401
+                      serving_line, sleeper, unique_ns_id)
 from fuseutil import host_netns_id, new_workdir, rcfs_mounts
-from test_ctl_set import InNamespaceThread, ctl, ctl_bin, dead_pid  # noqa: F401 (fixture)
+from test_ctl_set import ctl, ctl_bin, dead_pid  # noqa: F401 (fixture)
 
 TEMPLATE = b"nameserver 192.0.2.1\n"
 MINE = b"nameserver 10.0.0.1\n"
