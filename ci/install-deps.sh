@@ -11,6 +11,7 @@ packages=(
 	python3 python3-pytest                # integration tests (run with /usr/bin/python3)
 	iproute2 util-linux procps            # ip netns, unshare/nsenter/setpriv, pkill-free process checks
 	uidmap                                # newuidmap, newgidmap: subordinate ids in userns.sh
+	passwd                                # usermod: .ci/run's subordinate ids for its unprivileged user
 	dnsmasq-base libc-bin                 # the real-resolver test: dnsmasq and getent
 	mandoc groff-base man-db              # man page lint and rendering
 	debhelper dpkg-dev fakeroot lintian   # the Debian package and its test
