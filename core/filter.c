@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* The longest text either address family prints, plus a zone. */
@@ -35,26 +36,18 @@ int rcfs_filter_valid_address(const char *text)
 	return inet_pton(AF_INET6, addr, bin) == 1;
 }
 
-/* Whether the address token names the host itself: loopback, or the unspecified address,
- * which Linux connects to the local host just the same, so it is as unreachable from another
- * namespace as 127.0.0.1. */
-static int is_local(const char *tok, size_t len)
+/* Whether the NUL-terminated address names the host itself: loopback, or the unspecified
+ * address, which Linux connects to the local host just the same, so it is as unreachable from
+ * another namespace as 127.0.0.1. */
+static int addr_is_local(const char *addr)
 {
 	static const unsigned char v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 	static const unsigned char v6lo[16] = { [15] = 1 };
 	static const unsigned char v6any[16];
 	unsigned char bin[16];
-	char addr[ADDR_MAX];
 	struct in_addr v4;
 	uint32_t host;
-	const char *zone = memchr(tok, '%', len);
 
-	if (zone)
-		len = (size_t)(zone - tok);
-	if (len == 0 || len >= sizeof(addr))
-		return 0;
-	memcpy(addr, tok, len);
-	addr[len] = '\0';
 	/* glibc reads nameserver addresses with inet_aton, which also takes 127.1, 2130706433,
 	 * 0x7f000001, and 0, 0.0 or 0x0 for 0.0.0.0: every form it would connect to counts. */
 	if (inet_aton(addr, &v4)) {
@@ -67,6 +60,29 @@ static int is_local(const char *tok, size_t len)
 		return 1;
 	/* ::ffff:a.b.c.d is connected to as a.b.c.d. */
 	return !memcmp(bin, v4mapped, 12) && (bin[12] == 127 || !memcmp(bin + 12, v6any, 4));
+}
+
+/* addr_is_local for the token tok[0..len) without its %zone: 1 or 0, or -ENOMEM. */
+static int is_local(const char *tok, size_t len)
+{
+	char buf[ADDR_MAX], *addr = buf;
+	const char *zone = memchr(tok, '%', len);
+	int local;
+
+	if (zone)
+		len = (size_t)(zone - tok);
+	if (len == 0)
+		return 0;
+	/* No length limit: inet_aton takes any number of leading zeros (127.0.0.0...01 is
+	 * 127.0.0.1 to glibc), so a long token is read whole, like a short one. */
+	if (len >= sizeof(buf) && !(addr = malloc(len + 1)))
+		return -ENOMEM;
+	memcpy(addr, tok, len);
+	addr[len] = '\0';
+	local = addr_is_local(addr);
+	if (addr != buf)
+		free(addr);
+	return local;
 }
 
 /* For a `nameserver ADDR` line (keyword at the start after blanks), set the address token and
@@ -130,6 +146,7 @@ long rcfs_filter_loopback(const char *in, size_t len, char *outbuf, size_t cap,
 	size_t pos = 0, removed = 0, kept = 0, mark;
 	const char *tok;
 	size_t tlen;
+	int local;
 
 	while (pos < len) {
 		const char *nl = memchr(in + pos, '\n', len - pos);
@@ -137,7 +154,10 @@ long rcfs_filter_loopback(const char *in, size_t len, char *outbuf, size_t cap,
 		size_t llen = end - pos;
 
 		if (nameserver_addr(in + pos, llen, &tok, &tlen)) {
-			if (is_local(tok, tlen)) {
+			local = is_local(tok, tlen);
+			if (local < 0)
+				return local;
+			if (local) {
 				removed++;
 				pos = end;
 				continue;
@@ -158,7 +178,10 @@ long rcfs_filter_loopback(const char *in, size_t len, char *outbuf, size_t cap,
 			const char *nl = memchr(in + pos, '\n', len - pos);
 			size_t end = nl ? (size_t)(nl - in) + 1 : len;
 
-			if (nameserver_addr(in + pos, end - pos, &tok, &tlen) && is_local(tok, tlen)) {
+			local = nameserver_addr(in + pos, end - pos, &tok, &tlen) ? is_local(tok, tlen) : 0;
+			if (local < 0)
+				return local;
+			if (local) {
 				put(&o, " ", 1);
 				put(&o, tok, tlen);
 			}

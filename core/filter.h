@@ -16,7 +16,7 @@ int rcfs_filter_valid_address(const char *text);
  * form inet_aton takes, as glibc reads it; with or without a zone or leading blanks) and
  * keeping every other byte as it is. When something was dropped, append a comment line saying
  * what; when no nameserver line remains, also append `nameserver ADDR` for each of the nfb
- * fallbacks. Returns the output length, or -ENOSPC when it would exceed cap. Parses as
+ * fallbacks. Returns the output length, -ENOSPC when it would exceed cap, or -ENOMEM. Parses as
  * resolv.conf(5): comments start with # or ;, keywords are case-sensitive, the last line may
  * lack its newline. */
 long rcfs_filter_loopback(const char *in, size_t len, char *out, size_t cap,

@@ -82,6 +82,22 @@ def test_fallbacks_appended_when_no_nameserver_is_left(mount, netns):
     assert servers == [b"192.0.2.1", b"2001:db8::1"]
 
 
+def test_loopback_in_every_inet_aton_form_is_dropped_however_long(mount, netns):
+    """glibc reads a nameserver's IPv4 address with inet_aton, which takes any number of
+    leading zeros: a 300-character 127.0.0.000...01 is 127.0.0.1 to the resolver."""
+    forms = [b"127.0.0." + b"0" * 300 + b"1", b"0" * 200 + b"177.1", b"0x" + b"0" * 150 +
+             b"7f000035", b"2130706433", b"127.1"]
+    template = b"".join(b"nameserver " + f + b"\n" for f in forms)
+    ns = netns()
+    m = mount(args=["--filter-loopback", "--fallback-nameserver", "192.0.2.1"], template=template)
+    got = ns.run("cat", m.mnt, check=True).stdout
+    body = got[:-len(b"nameserver 192.0.2.1\n")]
+    rest, _ = split_comment(body, forms)
+    assert rest == b"" and got.endswith(b"nameserver 192.0.2.1\n"), got
+    servers = [ln.split()[1] for ln in got.splitlines() if ln.split()[:1] == [b"nameserver"]]
+    assert servers == [b"192.0.2.1"]
+
+
 def test_without_filter_every_namespace_gets_an_exact_copy(mount, netns):
     ns = netns()
     m = mount(template=TEMPLATE)

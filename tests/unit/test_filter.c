@@ -219,6 +219,48 @@ Test(filter, drops_loopback_in_every_form_glibc_accepts)
 	       "0177.0.0.1", NULL);
 }
 
+/* inet_aton takes any number of leading zeros in a part (octal, or after 0x), so glibc reads
+ * these as loopback however long they are; one longer than any printed address was once kept
+ * (found by fuzz_filter). A long address that is not loopback is still kept. */
+static char *padded(const char *head, size_t zeros, const char *tail)
+{
+	size_t hl = strlen(head), tl = strlen(tail);
+	char *s = malloc(hl + zeros + tl + 1);
+
+	cr_assert_not_null(s);
+	memcpy(s, head, hl);
+	memset(s + hl, '0', zeros);
+	memcpy(s + hl + zeros, tail, tl + 1);
+	return s;
+}
+
+Test(filter, drops_loopback_with_any_number_of_leading_zeros)
+{
+	static const size_t zeros[] = { 1, 80, 95, 96, 97, 200, 1000 };
+	static const char *const forms[][2] = {
+		{ "127.0.0.", "1" }, { "", "177.0.0.1" }, { "0x", "7f000001" }, { "127.", "" },
+	};
+	char in[2048], *far;
+	struct in_addr a;
+
+	for (size_t i = 0; i < sizeof(zeros) / sizeof(zeros[0]); i++) {
+		for (size_t f = 0; f < sizeof(forms) / sizeof(forms[0]); f++) {
+			char *addr = padded(forms[f][0], zeros[i], forms[f][1]);
+
+			cr_assert(inet_aton(addr, &a) && ntohl(a.s_addr) >> 24 == 127,
+				  "inet_aton does not read '%s' as loopback", addr);
+			snprintf(in, sizeof(in), "nameserver %s\nnameserver 10.0.0.1\n", addr);
+			expect(in, NULL, 0, "nameserver 10.0.0.1\n", addr, NULL);
+			free(addr);
+		}
+		far = padded("10.0.0.", zeros[i], "1");
+		cr_assert(inet_aton(far, &a) && ntohl(a.s_addr) == 0x0a000001);
+		snprintf(in, sizeof(in), "search lan\nnameserver %s\n", far);
+		expect(in, FB1, 1, in, NULL, NULL);
+		free(far);
+	}
+}
+
 /* The unspecified address is the local host to Linux: connect() to 0.0.0.0 or :: reaches a
  * server listening on the host's loopback, so it is as unreachable from another namespace as
  * 127.0.0.1. Each spelling is first checked to be one the resolver itself would read as it. */
