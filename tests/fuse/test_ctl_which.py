@@ -11,7 +11,6 @@ import os
 
 import pytest
 
-import fuseutil
 from featutil import (HostTree, InNamespaceThread, mount_on, private_mounts,  # noqa: F401
                       serving_line, sleeper, unique_ns_id)
 from fuseutil import host_netns_id, new_workdir, rcfs_mounts
