@@ -3,10 +3,12 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 struct entry {
@@ -217,21 +219,42 @@ static int same_time(const struct timespec *a, const struct timespec *b)
 	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
 }
 
+/* A directory's mtime shows a change only when the change comes a clock tick after the one
+ * before: file times come from the kernel's coarse clock (a tick, up to 10 ms, behind), and
+ * tmpfs sets the directory's mtime on unlink to the file's ctime, which a file created in the
+ * same tick still has (`ip netns add x; ip netns del x` leaves /run/netns's mtime as it was).
+ * So an mtime less than this much older than the scan that read it proves nothing later. */
+#define RACY_NS 100000000
+
+/* Whether changes after a scan that started at start will all change mtime. */
+static int settled(const struct timespec *mtime, const struct timespec *start)
+{
+	int64_t m = (int64_t)mtime->tv_sec * 1000000000 + mtime->tv_nsec;
+	int64_t s = (int64_t)start->tv_sec * 1000000000 + start->tv_nsec;
+
+	return m + RACY_NS < s;
+}
+
 /* Rebuild the table if dir changed since the last scan (or an entry was still being set up
  * and this lookup missed). Only the thread that rescans takes the write lock. */
 static void refresh(struct rcfs_names *n, const struct timespec *now, int missed)
 {
 	struct rcfs_names_table *t = NULL, *old;
 	struct scan p = { 0 };
+	struct timespec start;
 	int pending, stale, quiet;
 
 	pthread_rwlock_wrlock(&n->lock);
-	quiet = same_time(&n->mtime, now); /* a pending entry's rescan: warnings were given */
-	stale = !quiet || (missed && n->pending);
+	quiet = same_time(&n->mtime, now); /* a pending or racy rescan: warnings were given */
+	stale = !quiet || n->racy || (missed && n->pending);
+	/* The clock is read before the directory, so the scan is at least as new as start. */
+	if (clock_gettime(CLOCK_REALTIME, &start) < 0)
+		start.tv_sec = 0; /* cannot fail with this clock; if it did: racy, always rescan */
 	if (stale && scan_dir(n, &t, &pending, &p, quiet) == 0) {
 		old = n->table;
 		n->table = t;
 		n->mtime = *now;
+		n->racy = !settled(now, &start);
 		n->pending = pending;
 		free(n->pending_names);
 		n->pending_names = p.arena;
@@ -267,7 +290,7 @@ int rcfs_names_lookup(struct rcfs_names *n, uint64_t ino, char *buf, size_t size
 	if (stat(n->dir, &st) == 0)
 		now = st.st_mtim;
 	pthread_rwlock_rdlock(&n->lock);
-	changed = !same_time(&n->mtime, &now);
+	changed = !same_time(&n->mtime, &now) || n->racy;
 	ret = changed ? -ENOENT : find(n->table, ino, buf, size);
 	pending = n->pending && ret == -ENOENT && !changed && pending_ready(n);
 	pthread_rwlock_unlock(&n->lock);

@@ -22,6 +22,7 @@ struct rcfs_names {
 	pthread_rwlock_t lock;
 	struct rcfs_names_table *table; /* current map, replaced whole on refresh */
 	struct timespec mtime;          /* dir's mtime when table was built */
+	int racy;                       /* mtime was too recent then to show later changes */
 	int pending;                    /* an entry was not a namespace yet: look again on a miss */
 	char *pending_names;            /* those entries, NUL-separated, pending_len bytes */
 	size_t pending_len;
